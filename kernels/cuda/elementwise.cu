@@ -1,0 +1,106 @@
+// CUDA elementwise kernels. One thread per element in a grid-stride loop; the broadcast form
+// decomposes the flat index into coordinates with the strides passed by value.
+#include "kernels/cuda/common.cuh"
+#include "kernels/elementwise.h"
+
+namespace leuko::kernels::cuda {
+namespace {
+
+template <BinaryOp OP>
+__device__ __forceinline__ float apply(float a, float b) {
+  if constexpr (OP == BinaryOp::add) return a + b;
+  if constexpr (OP == BinaryOp::sub) return a - b;
+  if constexpr (OP == BinaryOp::mul) return a * b;
+  return a / b;
+}
+
+template <BinaryOp OP>
+__global__ void binary_same_kernel(float* out, const float* a, const float* b, int64_t n) {
+  LEUKO_GRID_STRIDE(i, n) out[i] = apply<OP>(a[i], b[i]);
+}
+
+template <BinaryOp OP>
+__global__ void binary_bcast_kernel(float* out, const float* a, const float* b, int64_t n, Broadcast bc) {
+  LEUKO_GRID_STRIDE(i, n) {
+    int64_t rest = i, ia = 0, ib = 0;
+    for (int d = bc.rank - 1; d >= 0; d--) {
+      const int64_t coord = rest % bc.shape[d];
+      rest /= bc.shape[d];
+      ia += coord * bc.stride_a[d];
+      ib += coord * bc.stride_b[d];
+    }
+    out[i] = apply<OP>(a[ia], b[ib]);
+  }
+}
+
+template <BinaryOp OP>
+void launch_binary(float* out, const float* a, const float* b, int64_t n, const Broadcast* bc) {
+  if (bc == nullptr) binary_same_kernel<OP><<<blocks_for(n), kThreads, 0, stream()>>>(out, a, b, n);
+  else binary_bcast_kernel<OP><<<blocks_for(n), kThreads, 0, stream()>>>(out, a, b, n, *bc);
+  LEUKO_CUDA_LAUNCH_CHECK();
+}
+
+__global__ void affine_kernel(float* out, const float* x, int64_t n, float alpha, float beta) {
+  LEUKO_GRID_STRIDE(i, n) out[i] = alpha * x[i] + beta;
+}
+
+__global__ void scalar_div_kernel(float* out, float s, const float* x, int64_t n) {
+  LEUKO_GRID_STRIDE(i, n) out[i] = s / x[i];
+}
+
+template <UnaryOp OP>
+__global__ void unary_kernel(float* out, const float* x, int64_t n) {
+  LEUKO_GRID_STRIDE(i, n) {
+    if constexpr (OP == UnaryOp::exp) out[i] = expf(x[i]);
+    else if constexpr (OP == UnaryOp::log) out[i] = logf(x[i]);
+    else out[i] = -x[i];
+  }
+}
+
+__global__ void bias_add_kernel(float* out, const float* x, const float* bias, int64_t total, int64_t C,
+                                int64_t inner) {
+  LEUKO_GRID_STRIDE(i, total) out[i] = x[i] + bias[(i / inner) % C];
+}
+
+}  // namespace
+
+void binary(BinaryOp op, float* out, const float* a, const float* b, int64_t n, const Broadcast* bc) {
+  if (n == 0) return;
+  switch (op) {
+    case BinaryOp::add: return launch_binary<BinaryOp::add>(out, a, b, n, bc);
+    case BinaryOp::sub: return launch_binary<BinaryOp::sub>(out, a, b, n, bc);
+    case BinaryOp::mul: return launch_binary<BinaryOp::mul>(out, a, b, n, bc);
+    case BinaryOp::div: return launch_binary<BinaryOp::div>(out, a, b, n, bc);
+  }
+}
+
+void affine(float* out, const float* x, int64_t n, double alpha, double beta) {
+  if (n == 0) return;
+  affine_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(out, x, n, float(alpha), float(beta));
+  LEUKO_CUDA_LAUNCH_CHECK();
+}
+
+void scalar_div(float* out, double s, const float* x, int64_t n) {
+  if (n == 0) return;
+  scalar_div_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(out, float(s), x, n);
+  LEUKO_CUDA_LAUNCH_CHECK();
+}
+
+void unary(UnaryOp op, float* out, const float* x, int64_t n) {
+  if (n == 0) return;
+  switch (op) {
+    case UnaryOp::exp: unary_kernel<UnaryOp::exp><<<blocks_for(n), kThreads, 0, stream()>>>(out, x, n); break;
+    case UnaryOp::log: unary_kernel<UnaryOp::log><<<blocks_for(n), kThreads, 0, stream()>>>(out, x, n); break;
+    case UnaryOp::neg: unary_kernel<UnaryOp::neg><<<blocks_for(n), kThreads, 0, stream()>>>(out, x, n); break;
+  }
+  LEUKO_CUDA_LAUNCH_CHECK();
+}
+
+void bias_add(float* out, const float* x, const float* bias, int64_t N, int64_t C, int64_t inner) {
+  const int64_t total = N * C * inner;
+  if (total == 0) return;
+  bias_add_kernel<<<blocks_for(total), kThreads, 0, stream()>>>(out, x, bias, total, C, inner);
+  LEUKO_CUDA_LAUNCH_CHECK();
+}
+
+}  // namespace leuko::kernels::cuda

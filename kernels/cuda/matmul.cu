@@ -1,0 +1,26 @@
+// CUDA GEMM through cuBLAS.
+//
+// cuBLAS is column-major. A row-major (M, N) matrix is the column-major (N, M) matrix with the
+// same memory, so the row-major C = op(A) op(B) is computed as the column-major
+// C^T = op(B)^T op(A)^T: swap the operands and M with N, keep the transposition flags.
+#include "kernels/cuda/common.cuh"
+#include "kernels/matmul.h"
+#include "tensor/device.h"
+
+namespace leuko::kernels::cuda {
+
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+          const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (M == 0 || N == 0) return;
+  // Strict fp32 by default; TF32 or bf16 tensor-core products only when asked for.
+  cublasComputeType_t compute = CUBLAS_COMPUTE_32F;
+  if (precision() == Precision::tf32) compute = CUBLAS_COMPUTE_32F_FAST_TF32;
+  if (precision() == Precision::bf16) compute = CUBLAS_COMPUTE_32F_FAST_16BF;
+  cublasHandle_t h = leuko::cuda::cublas();
+  LEUKO_CUBLAS_CHECK(cublasSetMathMode(h, CUBLAS_DEFAULT_MATH));
+  LEUKO_CUBLAS_CHECK(cublasGemmEx(h, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                  int(N), int(M), int(K), &alpha, B, CUDA_R_32F, int(ldb), A, CUDA_R_32F, int(lda),
+                                  &beta, C, CUDA_R_32F, int(ldc), compute, CUBLAS_GEMM_DEFAULT));
+}
+
+}  // namespace leuko::kernels::cuda

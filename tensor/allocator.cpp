@@ -1,0 +1,119 @@
+// The CPU allocator, and the dispatch to the CUDA allocator (tensor/cuda/allocator.cpp).
+#include "tensor/allocator.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
+#include "tensor/check.h"
+
+namespace leuko {
+
+#if LEUKO_WITH_CUDA
+namespace cuda {
+void* caching_alloc(size_t bytes);
+void caching_free(void* ptr, size_t bytes);
+MemoryStats caching_stats();
+void caching_reset_peak();
+void caching_empty();
+}  // namespace cuda
+#endif
+
+namespace {
+std::atomic<bool> g_poison{false};
+
+struct CpuAllocator {
+  std::mutex mutex;
+  MemoryStats stats;
+};
+CpuAllocator& cpu_allocator() {
+  static CpuAllocator a;
+  return a;
+}
+
+using detail::no_cuda_build;
+
+// 64-byte alignment: a cache line, and enough for any SIMD load the compiler emits.
+constexpr size_t kCpuAlign = 64;
+}  // namespace
+
+void set_poison_allocations(bool on) { g_poison = on; }
+bool poison_allocations() { return g_poison; }
+
+void* device_alloc(Device device, size_t bytes) {
+  if (device == Device::CUDA) {
+#if LEUKO_WITH_CUDA
+    return cuda::caching_alloc(bytes);
+#else
+    no_cuda_build();
+#endif
+  }
+  size_t rounded = std::max<size_t>(kCpuAlign, (bytes + kCpuAlign - 1) / kCpuAlign * kCpuAlign);
+  void* p = std::aligned_alloc(kCpuAlign, rounded);
+  LEUKO_CHECK(p != nullptr, "out of CPU memory: could not allocate ", bytes, " bytes");
+  if (g_poison) std::memset(p, 0xFF, rounded);
+  auto& a = cpu_allocator();
+  std::lock_guard<std::mutex> lock(a.mutex);
+  a.stats.current += rounded;
+  a.stats.reserved += rounded;
+  a.stats.allocations++;
+  a.stats.peak = std::max(a.stats.peak, a.stats.current);
+  a.stats.peak_reserved = std::max(a.stats.peak_reserved, a.stats.reserved);
+  return p;
+}
+
+void device_free(Device device, void* ptr, size_t bytes) {
+  if (ptr == nullptr) return;
+  if (device == Device::CUDA) {
+#if LEUKO_WITH_CUDA
+    cuda::caching_free(ptr, bytes);
+    return;
+#else
+    no_cuda_build();
+#endif
+  }
+  std::free(ptr);
+  size_t rounded = std::max<size_t>(kCpuAlign, (bytes + kCpuAlign - 1) / kCpuAlign * kCpuAlign);
+  auto& a = cpu_allocator();
+  std::lock_guard<std::mutex> lock(a.mutex);
+  a.stats.current -= rounded;
+  a.stats.reserved -= rounded;
+}
+
+MemoryStats memory_stats(Device device) {
+  if (device == Device::CUDA) {
+#if LEUKO_WITH_CUDA
+    return cuda::caching_stats();
+#else
+    no_cuda_build();
+#endif
+  }
+  auto& a = cpu_allocator();
+  std::lock_guard<std::mutex> lock(a.mutex);
+  return a.stats;
+}
+
+void reset_peak_memory(Device device) {
+  if (device == Device::CUDA) {
+#if LEUKO_WITH_CUDA
+    cuda::caching_reset_peak();
+    return;
+#else
+    no_cuda_build();
+#endif
+  }
+  auto& a = cpu_allocator();
+  std::lock_guard<std::mutex> lock(a.mutex);
+  a.stats.peak = a.stats.current;
+  a.stats.peak_reserved = a.stats.reserved;
+}
+
+void empty_cuda_cache() {
+#if LEUKO_WITH_CUDA
+  cuda::caching_empty();
+#endif
+}
+
+}  // namespace leuko

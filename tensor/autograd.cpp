@@ -1,0 +1,154 @@
+#include "tensor/autograd.h"
+
+#include <unordered_map>
+#include <unordered_set>
+
+#include "kernels/memory.h"
+
+namespace leuko::autograd {
+
+namespace {
+thread_local bool t_grad_enabled = true;
+
+// grad += g, in place, on grad's device. Both have the same shape and dtype.
+void accumulate_into(const Tensor& grad, const Tensor& g) {
+  const int64_t n = grad.numel();
+  if (grad.is_cuda()) {
+#if LEUKO_WITH_CUDA
+    kernels::cuda::accumulate(grad.data<float>(), g.data<float>(), n);
+#endif
+    return;
+  }
+  if (grad.dtype() == DType::f64) kernels::cpu::accumulate(grad.data<double>(), g.data<double>(), n);
+  else kernels::cpu::accumulate(grad.data<float>(), g.data<float>(), n);
+}
+
+// A gradient that we may write into later: `g` itself when nothing else holds its storage,
+// else a copy (g may be a view of another node's gradient or of a saved tensor).
+Tensor owned(const Tensor& g) {
+  if (g.impl().storage.use_count() == 1 && g.impl().offset == 0) return g.detach();
+  return g.detach().clone();
+}
+
+void check_grad(const Node& node, size_t i, const Tensor& input, const Tensor& g) {
+  LEUKO_CHECK(g.shape() == input.shape() && g.dtype() == input.dtype() && g.device() == input.device(),
+              "backward of '", node.name, "' returned a gradient ", g.describe(), " for input ", i,
+              " which is ", input.describe());
+}
+}  // namespace
+
+bool grad_enabled() { return t_grad_enabled; }
+NoGradGuard::NoGradGuard() : previous_(t_grad_enabled) { t_grad_enabled = false; }
+NoGradGuard::~NoGradGuard() { t_grad_enabled = previous_; }
+
+bool needs_record(const std::vector<Tensor>& inputs) {
+  if (!t_grad_enabled) return false;
+  for (const Tensor& t : inputs) {
+    if (t.defined() && t.requires_grad()) return true;
+  }
+  return false;
+}
+bool needs_record(std::initializer_list<Tensor> inputs) {
+  if (!t_grad_enabled) return false;
+  for (const Tensor& t : inputs) {
+    if (t.defined() && t.requires_grad()) return true;
+  }
+  return false;
+}
+
+void record(Tensor& out, const char* name, const std::vector<Tensor>& inputs, BackwardFn fn) {
+  auto node = std::make_shared<Node>();
+  node->name = name;
+  node->inputs.resize(inputs.size());
+  node->needs.resize(inputs.size(), false);
+  for (size_t i = 0; i < inputs.size(); i++) {
+    if (inputs[i].defined() && inputs[i].requires_grad()) {
+      node->inputs[i] = inputs[i];
+      node->needs[i] = true;
+    }
+  }
+  node->backward = std::move(fn);
+  out.impl().requires_grad = true;
+  out.impl().grad_fn = std::move(node);
+}
+
+void backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) {
+  LEUKO_CHECK(root.requires_grad(), "backward() through a tensor that does not require grad (",
+              root.describe(), "): mark the leaves with set_requires_grad() before computing it");
+  Tensor grad = grad_in;
+  if (!grad.defined()) {
+    LEUKO_CHECK(root.numel() == 1, "backward() on a non-scalar tensor ", root.describe(),
+                " needs an upstream gradient of the same shape");
+    grad = Tensor::ones(root.shape(), root.dtype(), root.device());
+  }
+  LEUKO_CHECK(grad.shape() == root.shape() && grad.dtype() == root.dtype() && grad.device() == root.device(),
+              "backward(): the upstream gradient ", grad.describe(), " does not match the tensor ",
+              root.describe());
+
+  NoGradGuard no_grad;  // the backward closures compute with ops that must not record
+  if (root.is_leaf()) {
+    Tensor leaf = root;
+    if (leaf.grad().defined()) accumulate_into(leaf.grad(), grad);
+    else leaf.set_grad(owned(grad));
+    return;
+  }
+
+  // Reverse topological order by an iterative depth-first search (deep nets would overflow a
+  // recursive one): a node is emitted after every node that consumes its output.
+  // Nodes are held by shared_ptr here: freeing a node's inputs below may drop the last other
+  // reference to the nodes it points to.
+  std::vector<std::shared_ptr<Node>> order;
+  std::unordered_set<Node*> seen;
+  std::vector<std::pair<std::shared_ptr<Node>, size_t>> stack{{root.grad_fn(), 0}};
+  seen.insert(root.grad_fn().get());
+  while (!stack.empty()) {
+    auto& [node, next] = stack.back();
+    if (next < node->inputs.size()) {
+      const Tensor& in = node->inputs[next++];
+      if (in.defined() && in.grad_fn() && seen.insert(in.grad_fn().get()).second) {
+        stack.emplace_back(in.grad_fn(), 0);
+      }
+    } else {
+      order.push_back(node);
+      stack.pop_back();
+    }
+  }
+  LEUKO_CHECK(!order.empty() && order.back() == root.grad_fn(), "autograd: graph traversal failed");
+
+  std::unordered_map<Node*, Tensor> grads;  // gradient w.r.t. each node's output
+  grads[root.grad_fn().get()] = grad;
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    Node* node = it->get();
+    auto found = grads.find(node);
+    if (found == grads.end()) continue;  // no gradient reached it
+    Tensor g = std::move(found->second);
+    grads.erase(found);
+    LEUKO_CHECK(node->backward != nullptr, "backward through '", node->name,
+                "' a second time: its graph was freed by the first backward (pass retain_graph)");
+    std::vector<Tensor> gin = node->backward(g, node->needs);
+    LEUKO_CHECK(gin.size() == node->inputs.size(), "backward of '", node->name, "' returned ", gin.size(),
+                " gradients for ", node->inputs.size(), " inputs");
+    for (size_t i = 0; i < gin.size(); i++) {
+      const Tensor& in = node->inputs[i];
+      if (!in.defined() || !gin[i].defined()) continue;
+      check_grad(*node, i, in, gin[i]);
+      if (in.grad_fn()) {
+        Tensor& slot = grads[in.grad_fn().get()];
+        if (!slot.defined()) slot = owned(gin[i]);
+        else accumulate_into(slot, gin[i]);
+      } else {
+        Tensor leaf = in;
+        if (leaf.grad().defined()) accumulate_into(leaf.grad(), gin[i]);
+        else leaf.set_grad(owned(gin[i]));
+      }
+    }
+    if (!retain_graph) {
+      // Free what this node saved: activations go as soon as their backward has run.
+      node->backward = nullptr;
+      node->inputs.clear();
+      node->needs.clear();
+    }
+  }
+}
+
+}  // namespace leuko::autograd

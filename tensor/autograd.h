@@ -1,0 +1,62 @@
+// The autograd engine: a graph recorded as ops run, and backward() over it.
+//
+// Every differentiable op (layers/) computes its output, then, if grad mode is on and an input
+// requires grad, calls record(): the output gets a Node holding the inputs and a closure that
+// maps the output's gradient to the inputs' gradients. backward() visits the nodes in reverse
+// topological order, so a tensor used twice has both contributions summed before its own node
+// runs; gradients of leaves accumulate (+=) into their .grad, as PyTorch's do.
+//
+// Closures save what the backward needs as detached tensors (no history), never the output
+// tensor itself with its grad_fn: that would be a reference cycle out -> node -> out.
+// After a node's backward has run, the engine drops its closure and inputs, so the
+// activations it saved are freed as soon as they are no longer needed.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "tensor/tensor.h"
+
+namespace leuko {
+
+// grads_in[i] is the gradient of input i (undefined where needs[i] is false, or where the
+// input has no gradient, as for integer-like inputs).
+using BackwardFn =
+    std::function<std::vector<Tensor>(const Tensor& grad_out, const std::vector<bool>& needs)>;
+
+struct Node {
+  std::string name;            // the op, for error messages and graph dumps: "conv2d"
+  std::vector<Tensor> inputs;  // inputs that require grad; undefined where one does not
+  std::vector<bool> needs;     // needs[i] == inputs[i].defined()
+  BackwardFn backward;
+};
+
+namespace autograd {
+
+// Grad mode: on by default, per thread. NoGradGuard turns it off for a scope (evaluation,
+// optimizer updates, the engine's own backward closures).
+bool grad_enabled();
+class NoGradGuard {
+ public:
+  NoGradGuard();
+  ~NoGradGuard();
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+// True when grad mode is on and any of the inputs requires grad: the op must record.
+bool needs_record(std::initializer_list<Tensor> inputs);
+bool needs_record(const std::vector<Tensor>& inputs);
+
+// Attaches a Node to `out` (which then requires grad). Call only when needs_record().
+void record(Tensor& out, const char* name, const std::vector<Tensor>& inputs, BackwardFn fn);
+
+// The engine. `grad` has root's shape (or is undefined for a one-element root).
+void backward(const Tensor& root, const Tensor& grad, bool retain_graph);
+
+}  // namespace autograd
+}  // namespace leuko

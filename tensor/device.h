@@ -1,0 +1,34 @@
+// What the machine offers at run time, and the precision setting.
+//
+// A CPU-only build, or a CUDA build on a machine without a usable GPU, answers
+// cuda_available() == false and cuda_status() says why in one line; everything that needs a
+// GPU checks this and fails with that line, while the CPU path keeps working.
+#pragma once
+
+#include <string>
+
+#include "tensor/dtype.h"
+
+namespace leuko {
+
+bool cuda_available();
+// "NVIDIA H100 80GB HBM3 (compute 9.0, 79.1 GiB)" or why there is no GPU.
+std::string cuda_status();
+// Throws Error with cuda_status() when no GPU can be used.
+void require_cuda(const char* what);
+// Wait for all queued GPU work (no-op without CUDA).
+void cuda_synchronize();
+
+// Precision of float32 math on the GPU.
+//   fp32: strict IEEE float32 (cuBLAS and cuDNN without TF32): the default, so GPU results
+//         compare with the CPU reference like with like.
+//   tf32: float32 storage, TF32 tensor-core products.
+//   bf16: bf16 products with float32 accumulation and master weights (mixed precision).
+enum class Precision { fp32, tf32, bf16 };
+void set_precision(Precision p);
+Precision precision();
+const char* precision_name(Precision p);
+// Parses "fp32", "tf32" or "bf16"; throws Error naming the text otherwise.
+Precision parse_precision(const std::string& text);
+
+}  // namespace leuko

@@ -1,0 +1,72 @@
+// Shared by the test files: random inputs, comparisons and the gradient check as a doctest
+// assertion.
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "layers/ops.h"
+#include "tensor/gradcheck.h"
+
+namespace leuko::test {
+
+// Normal(0, 1) values, or uniform in [lo, hi).
+inline Tensor randn_t(const Shape& s, uint64_t seed, DType dt = DType::f64, Device dev = Device::CPU) {
+  Generator g(seed);
+  return randn(s, g, dt, dev);
+}
+inline Tensor uniform_t(const Shape& s, double lo, double hi, uint64_t seed, DType dt = DType::f64,
+                        Device dev = Device::CPU) {
+  Generator g(seed);
+  Tensor t = Tensor::empty(s, dt, dev);
+  init::uniform_(t, lo, hi, g);
+  return t;
+}
+
+// ||a - b|| / max(||b||, tiny): the relative error of a against the reference b. NaN anywhere
+// (an unwritten, poisoned element) gives infinity.
+inline double rel_error(const Tensor& a, const Tensor& ref) {
+  REQUIRE(a.shape() == ref.shape());
+  std::vector<double> x = a.to_double_vector(), y = ref.to_double_vector();
+  double num = 0, den = 0;
+  for (size_t i = 0; i < x.size(); i++) {
+    if (!std::isfinite(x[i]) || !std::isfinite(y[i])) return INFINITY;
+    num += (x[i] - y[i]) * (x[i] - y[i]);
+    den += y[i] * y[i];
+  }
+  return std::sqrt(num) / std::max(std::sqrt(den), 1e-30);
+}
+
+// Largest |a - b| over elements (infinity if any is not finite).
+inline double max_abs_diff(const Tensor& a, const Tensor& b) {
+  REQUIRE(a.shape() == b.shape());
+  std::vector<double> x = a.to_double_vector(), y = b.to_double_vector();
+  double m = 0;
+  for (size_t i = 0; i < x.size(); i++) {
+    if (!std::isfinite(x[i]) || !std::isfinite(y[i])) return INFINITY;
+    m = std::max(m, std::fabs(x[i] - y[i]));
+  }
+  return m;
+}
+
+// Runs the gradient checker and fails the test case with its worst element when it fails.
+inline void check_gradients(const GradcheckFn& f, const std::vector<Tensor>& inputs, double rtol = 1e-5) {
+  GradcheckOptions opt;
+  opt.rtol = rtol;
+  GradcheckResult r = gradcheck(f, inputs, opt);
+  INFO("largest relative error " << r.max_rel_error << " at " << r.worst);
+  CHECK(r.checked > 0);
+  CHECK(r.ok);
+}
+
+// Marks tensors as requiring grad, for gradient checks: leaf(x) returns x.
+inline Tensor leaf(Tensor t) {
+  t.set_requires_grad(true);
+  return t;
+}
+
+}  // namespace leuko::test

@@ -1,0 +1,11 @@
+// The subcommands of the `leuko` command line, one file each. Each register_* function adds its
+// subcommand, options and callback to the app.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace leuko::cli {
+
+void register_demo(CLI::App& app);
+
+}  // namespace leuko::cli
