@@ -7,5 +7,6 @@
 namespace leuko::cli {
 
 void register_demo(CLI::App& app);
+void register_gradcheck(CLI::App& app);
 
 }  // namespace leuko::cli

@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "leuko 0.1.0");
   leuko::cli::register_demo(app);
+  leuko::cli::register_gradcheck(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

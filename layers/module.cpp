@@ -1,0 +1,167 @@
+#include "layers/module.h"
+
+#include <set>
+
+#include "tensor/autograd.h"
+#include "tensor/safetensors.h"
+
+namespace leuko {
+
+Tensor& Module::register_parameter(const std::string& name, Tensor t) {
+  LEUKO_CHECK(t.defined(), "register_parameter('", name, "'): undefined tensor");
+  if (!t.requires_grad()) t.set_requires_grad(true);
+  params_.emplace_back(name, t);
+  return params_.back().second;
+}
+
+Tensor& Module::register_buffer(const std::string& name, Tensor t) {
+  LEUKO_CHECK(t.defined(), "register_buffer('", name, "'): undefined tensor");
+  buffers_.emplace_back(name, t);
+  return buffers_.back().second;
+}
+
+NamedTensors Module::named_parameters(const std::string& prefix) const {
+  NamedTensors out;
+  for (const auto& [n, t] : params_) out.emplace_back(prefix + n, t);
+  for (const auto& [n, m] : children_) {
+    NamedTensors sub = m->named_parameters(prefix + n + ".");
+    out.insert(out.end(), sub.begin(), sub.end());
+  }
+  return out;
+}
+
+NamedTensors Module::named_buffers(const std::string& prefix) const {
+  NamedTensors out;
+  for (const auto& [n, t] : buffers_) out.emplace_back(prefix + n, t);
+  for (const auto& [n, m] : children_) {
+    NamedTensors sub = m->named_buffers(prefix + n + ".");
+    out.insert(out.end(), sub.begin(), sub.end());
+  }
+  return out;
+}
+
+std::vector<Tensor> Module::parameters() const {
+  std::vector<Tensor> out;
+  for (auto& [n, t] : named_parameters()) out.push_back(t);
+  return out;
+}
+
+NamedTensors Module::state_dict(const std::string& prefix) const {
+  NamedTensors out;
+  for (const auto& [n, t] : params_) out.emplace_back(prefix + n, t);
+  for (const auto& [n, t] : buffers_) out.emplace_back(prefix + n, t);
+  for (const auto& [n, m] : children_) {
+    NamedTensors sub = m->state_dict(prefix + n + ".");
+    out.insert(out.end(), sub.begin(), sub.end());
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, Module*>> Module::named_modules(const std::string& prefix) {
+  std::vector<std::pair<std::string, Module*>> out{{prefix, this}};
+  for (auto& [n, m] : children_) {
+    auto sub = m->named_modules(prefix.empty() ? n : prefix + "." + n);
+    out.insert(out.end(), sub.begin(), sub.end());
+  }
+  return out;
+}
+
+int64_t Module::parameter_count() const {
+  int64_t n = 0;
+  for (const Tensor& t : parameters()) n += t.numel();
+  return n;
+}
+
+std::string Module::repr(int indent) const {
+  std::string s = type_name() + "(" + extra_repr();
+  if (children_.empty()) return s + ")";
+  s += "\n";
+  const std::string pad(size_t(indent + 2), ' ');
+  for (const auto& [n, m] : children_) s += pad + "(" + n + "): " + m->repr(indent + 2) + "\n";
+  return s + std::string(size_t(indent), ' ') + ")";
+}
+
+void Module::load_state_dict(const NamedTensors& state, bool strict) {
+  NamedTensors mine = state_dict();
+  std::map<std::string, Tensor> given(state.begin(), state.end());
+  // Check everything first, so a mismatch changes nothing.
+  for (const auto& [name, t] : mine) {
+    auto it = given.find(name);
+    if (it == given.end()) {
+      LEUKO_CHECK(!strict, "missing key '", name, "' (", t.describe(), ")");
+      continue;
+    }
+    const Tensor& g = it->second;
+    LEUKO_CHECK(g.shape() == t.shape(), "key '", name, "' has shape ", shape_str(g.shape()), " where the model has ",
+                shape_str(t.shape()));
+    LEUKO_CHECK(g.dtype() == t.dtype() || (g.dtype() != DType::i64 && t.dtype() != DType::i64), "key '", name,
+                "' is ", dtype_name(g.dtype()), " where the model has ", dtype_name(t.dtype()));
+  }
+  if (strict) {
+    std::set<std::string> names;
+    for (const auto& [name, t] : mine) names.insert(name);
+    for (const auto& [name, t] : state) LEUKO_CHECK(names.count(name), "unexpected key '", name, "'");
+  }
+  autograd::NoGradGuard no_grad;
+  for (auto& [name, t] : mine) {
+    auto it = given.find(name);
+    if (it == given.end()) continue;
+    Tensor src = it->second.detach().to(t.dtype()).to(t.device());
+    t.copy_(src);
+  }
+}
+
+void Module::save(const std::string& path, const std::map<std::string, std::string>& metadata) const {
+  save_safetensors(path, state_dict(), metadata);
+}
+
+void Module::load(const std::string& path, bool strict) {
+  SafetensorsFile f = load_safetensors(path);
+  try {
+    load_state_dict(f.tensors, strict);
+  } catch (const Error& e) {
+    throw Error(path + ": " + e.what());
+  }
+}
+
+void Module::train(bool on) {
+  training_ = on;
+  for (auto& [n, m] : children_) m->train(on);
+}
+
+void move_tensor_to(Tensor& t, Device device) {
+  if (!t.defined() || t.device() == device) return;
+  Tensor moved = t.detach().to(device);
+  TensorImpl& impl = t.impl();
+  impl.storage = moved.impl().storage;
+  impl.offset = moved.impl().offset;
+  if (impl.grad) {
+    Tensor g(impl.grad);
+    move_tensor_to(g, device);
+  }
+}
+
+void Module::to(Device device) {
+  for (auto& [n, t] : params_) move_tensor_to(t, device);
+  for (auto& [n, t] : buffers_) move_tensor_to(t, device);
+  for (auto& [n, m] : children_) m->to(device);
+}
+
+void Module::zero_grad() {
+  for (Tensor& t : parameters()) t.zero_grad();
+}
+
+Sequential::Sequential(std::vector<std::shared_ptr<Module>> layers) {
+  for (auto& m : layers) push_back(std::move(m));
+}
+
+void Sequential::push_back(std::shared_ptr<Module> m) { register_module(std::to_string(size()), std::move(m)); }
+void Sequential::add(const std::string& name, std::shared_ptr<Module> m) { register_module(name, std::move(m)); }
+
+Tensor Sequential::forward(const Tensor& x) {
+  Tensor h = x;
+  for (const auto& [n, m] : children()) h = m->forward(h);
+  return h;
+}
+
+}  // namespace leuko
