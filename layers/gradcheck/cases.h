@@ -22,10 +22,18 @@ struct GradcheckCase {
   double rtol = 1e-5;
 };
 
-// One function per op family.
-std::vector<GradcheckCase> elementwise_cases();
-std::vector<GradcheckCase> reduce_cases();
-std::vector<GradcheckCase> matmul_cases();
+// One function per op family, each in layers/gradcheck/<family>.cpp.
+std::vector<GradcheckCase> elementwise_cases();  // add sub mul div scalar exp log neg bias_add
+std::vector<GradcheckCase> reduce_cases();       // sum mean sum_to expand
+std::vector<GradcheckCase> matmul_cases();       // matmul
+std::vector<GradcheckCase> conv2d_cases();       // conv2d
+std::vector<GradcheckCase> linear_cases();       // linear
+std::vector<GradcheckCase> pool_cases();         // max_pool2d avg_pool2d adaptive_avg_pool2d
+std::vector<GradcheckCase> activation_cases();   // relu dropout flatten
+std::vector<GradcheckCase> lrn_cases();          // local_response_norm
+std::vector<GradcheckCase> concat_cases();       // cat
+std::vector<GradcheckCase> batchnorm_cases();    // batch_norm2d
+std::vector<GradcheckCase> loss_cases();         // log_softmax cross_entropy bce_with_logits
 
 // Every case, in family order.
 std::vector<GradcheckCase> all_gradcheck_cases();
