@@ -1,4 +1,4 @@
-// Reading the committed PyTorch fixtures (tests/data/*.safetensors, made by
+// Reading the committed PyTorch fixtures (tests/fixtures/*.safetensors, made by
 // tests/fixtures/make_fixtures.py).
 #pragma once
 
