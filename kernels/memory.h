@@ -1,7 +1,7 @@
 // Fill, dtype conversion and in-place accumulation: the kernels tensor/ itself needs.
 //
-// CPU versions are templated on the element type; CUDA versions work on float32 and bf16
-// (float64 is CPU-only). All lengths are element counts.
+// CPU versions are templated on the element type; CUDA versions work on float32 and bf16, and
+// fill on int64 too (labels) (float64 is CPU-only). All lengths are element counts.
 #pragma once
 
 #include <cstddef>
@@ -20,6 +20,7 @@ template <typename T> void accumulate(T* acc, const T* x, int64_t n);  // acc +=
 namespace cuda {
 void fill(float* out, int64_t n, float value);
 void fill(bf16* out, int64_t n, float value);
+void fill(int64_t* out, int64_t n, int64_t value);
 void convert(bf16* out, const float* in, int64_t n);
 void convert(float* out, const bf16* in, int64_t n);
 void accumulate(float* acc, const float* x, int64_t n);

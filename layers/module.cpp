@@ -1,11 +1,32 @@
 #include "layers/module.h"
 
+#include <algorithm>
 #include <set>
 
 #include "tensor/autograd.h"
 #include "tensor/safetensors.h"
 
 namespace leuko {
+
+namespace {
+thread_local ModuleTrace* t_trace = nullptr;
+}
+
+ModuleTrace::ModuleTrace() {
+  LEUKO_CHECK(t_trace == nullptr, "ModuleTrace: another trace is already active on this thread");
+  t_trace = this;
+}
+ModuleTrace::~ModuleTrace() { t_trace = nullptr; }
+
+Tensor Module::operator()(const Tensor& x) {
+  if (t_trace == nullptr) return forward(x);
+  ModuleTrace* trace = t_trace;
+  const size_t row = trace->rows.size();
+  trace->rows.push_back({this, x.shape(), {}});  // reserve the row: parents come before children
+  Tensor y = forward(x);
+  trace->rows[row].output = y.shape();
+  return y;
+}
 
 Tensor& Module::register_parameter(const std::string& name, Tensor t) {
   LEUKO_CHECK(t.defined(), "register_parameter('", name, "'): undefined tensor");
@@ -73,10 +94,17 @@ int64_t Module::parameter_count() const {
 }
 
 std::string Module::repr(int indent) const {
-  std::string s = type_name() + "(" + extra_repr();
-  if (children_.empty()) return s + ")";
-  s += "\n";
+  // As PyTorch's: a one-line extra_repr without children stays on the name's line; otherwise
+  // each line of extra_repr, then each child, goes on a line of its own.
+  const std::string extra = extra_repr();
+  if (children_.empty() && extra.find('\n') == std::string::npos) return type_name() + "(" + extra + ")";
+  std::string s = type_name() + "(\n";
   const std::string pad(size_t(indent + 2), ' ');
+  for (size_t begin = 0; begin < extra.size();) {
+    const size_t end = std::min(extra.find('\n', begin), extra.size());
+    s += pad + extra.substr(begin, end - begin) + "\n";
+    begin = end + 1;
+  }
   for (const auto& [n, m] : children_) s += pad + "(" + n + "): " + m->repr(indent + 2) + "\n";
   return s + std::string(size_t(indent), ' ') + ")";
 }
@@ -147,6 +175,24 @@ void Module::to(Device device) {
   for (auto& [n, m] : children_) m->to(device);
 }
 
+namespace {
+void convert_in_place(Tensor& t, DType dtype) {
+  if (!t.defined() || t.dtype() == dtype || t.dtype() == DType::i64) return;
+  Tensor converted = t.detach().to(dtype);
+  TensorImpl& impl = t.impl();
+  impl.storage = converted.impl().storage;
+  impl.offset = 0;
+  impl.dtype = dtype;
+  impl.grad.reset();
+}
+}  // namespace
+
+void Module::to(DType dtype) {
+  for (auto& [n, t] : params_) convert_in_place(t, dtype);
+  for (auto& [n, t] : buffers_) convert_in_place(t, dtype);
+  for (auto& [n, m] : children_) m->to(dtype);
+}
+
 void Module::zero_grad() {
   for (Tensor& t : parameters()) t.zero_grad();
 }
@@ -160,7 +206,7 @@ void Sequential::add(const std::string& name, std::shared_ptr<Module> m) { regis
 
 Tensor Sequential::forward(const Tensor& x) {
   Tensor h = x;
-  for (const auto& [n, m] : children()) h = m->forward(h);
+  for (const auto& [n, m] : children()) h = (*m)(h);
   return h;
 }
 

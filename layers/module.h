@@ -31,7 +31,8 @@ class Module {
   Module& operator=(const Module&) = delete;
 
   virtual Tensor forward(const Tensor& x) = 0;
-  Tensor operator()(const Tensor& x) { return forward(x); }
+  // forward(x), seen by an active ModuleTrace (call children this way, not through forward).
+  Tensor operator()(const Tensor& x);
   // The class name, as PyTorch prints it: "Conv2d", "BatchNorm2d", "Sequential".
   virtual std::string type_name() const = 0;
   // Constructor arguments for printing: "3, 64, kernel_size=(11, 11), stride=(4, 4)".
@@ -64,6 +65,9 @@ class Module {
   bool is_training() const { return training_; }
   // Moves every parameter and buffer to `device` in place (the handles stay valid).
   void to(Device device);
+  // Converts every floating parameter and buffer to `dtype` in place (float64 for gradient
+  // checks of whole networks; int64 buffers such as num_batches_tracked stay as they are).
+  void to(DType dtype);
   void zero_grad();
 
  protected:
@@ -81,6 +85,21 @@ class Module {
   std::vector<std::pair<std::string, Tensor>> params_;
   std::vector<std::pair<std::string, Tensor>> buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+};
+
+// Records every module call made while it is alive (on this thread): the input and output
+// shapes of each, in call order. `leuko info` builds its layer table from one traced forward.
+struct TraceRow {
+  const Module* module;
+  Shape input, output;
+};
+class ModuleTrace {
+ public:
+  ModuleTrace();
+  ~ModuleTrace();
+  ModuleTrace(const ModuleTrace&) = delete;
+  ModuleTrace& operator=(const ModuleTrace&) = delete;
+  std::vector<TraceRow> rows;
 };
 
 // Moves a tensor's data to another device in place: every handle to it sees the new storage.

@@ -5,6 +5,26 @@
 
 #include "kernels/memory.h"
 
+namespace leuko {
+
+Node::~Node() {
+  // Take the inputs out, and for each input about to die with us, take its own node's inputs
+  // out too before it dies: the chain is then freed one link at a time.
+  std::vector<Tensor> stack = std::move(inputs);
+  while (!stack.empty()) {
+    Tensor t = std::move(stack.back());
+    stack.pop_back();
+    if (!t.defined() || t.impl_ptr().use_count() != 1) continue;  // kept alive elsewhere
+    const std::shared_ptr<Node>& fn = t.impl().grad_fn;
+    if (fn && fn.use_count() == 1) {
+      for (Tensor& in : fn->inputs) stack.push_back(std::move(in));
+      fn->inputs.clear();
+    }
+  }  // t, and with it its input-less node, is freed here
+}
+
+}  // namespace leuko
+
 namespace leuko::autograd {
 
 namespace {
@@ -23,10 +43,14 @@ void accumulate_into(const Tensor& grad, const Tensor& g) {
   else kernels::cpu::accumulate(grad.data<float>(), g.data<float>(), n);
 }
 
-// A gradient that we may write into later: `g` itself when nothing else holds its storage,
-// else a copy (g may be a view of another node's gradient or of a saved tensor).
+// A gradient that we may write into later: `g` itself when no other handle and no other view
+// holds its data, else a copy (g may be the caller's upstream gradient, a view of another
+// node's gradient, or a saved tensor). Handles share the TensorImpl and views share the
+// Storage, so both counts must be 1.
 Tensor owned(const Tensor& g) {
-  if (g.impl().storage.use_count() == 1 && g.impl().offset == 0) return g.detach();
+  if (g.impl_ptr().use_count() == 1 && g.impl().storage.use_count() == 1 && g.impl().offset == 0) {
+    return g.detach();
+  }
   return g.detach().clone();
 }
 

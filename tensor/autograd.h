@@ -30,6 +30,13 @@ struct Node {
   std::vector<Tensor> inputs;  // inputs that require grad; undefined where one does not
   std::vector<bool> needs;     // needs[i] == inputs[i].defined()
   BackwardFn backward;
+
+  Node() = default;
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+  // Frees the chain of nodes below this one iteratively: a graph of 10^5 ops freed by nested
+  // destructors (node -> input tensor -> its node -> ...) would overflow the stack.
+  ~Node();
 };
 
 namespace autograd {

@@ -224,6 +224,8 @@ void Tensor::fill_(double value) {
 #if LEUKO_WITH_CUDA
     if (dtype() == DType::f32) return kg::fill(data<float>(), n, float(value));
     if (dtype() == DType::bf16) return kg::fill(data<bf16>(), n, float(value));
+    // Rounded to the nearest integer, as the CPU fill does.
+    if (dtype() == DType::i64) return kg::fill(data<int64_t>(), n, int64_t(std::llround(value)));
     LEUKO_FAIL("fill_: no CUDA fill for ", dtype_name(dtype()), " (fill on the CPU and copy)");
 #else
     no_cuda_build();
@@ -289,7 +291,9 @@ Tensor Tensor::reshape(const Shape& new_shape) const {
 Tensor Tensor::flatten(int64_t start_dim) const {
   const int64_t r = dim();
   if (start_dim < 0) start_dim += r;
-  LEUKO_CHECK(start_dim >= 0 && start_dim <= r, "flatten: start_dim out of range for ", shape_str(shape()));
+  // As torch.flatten: start_dim names an existing dimension (a 0-d tensor flattens to [1]).
+  LEUKO_CHECK(start_dim >= 0 && (start_dim < r || start_dim == 0), "flatten: start_dim out of range for ",
+              shape_str(shape()));
   Shape s(shape().begin(), shape().begin() + start_dim);
   int64_t rest = 1;
   for (int64_t i = start_dim; i < r; i++) rest *= shape()[size_t(i)];

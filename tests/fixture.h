@@ -12,12 +12,14 @@ namespace leuko::test {
 
 struct Fixture {
   SafetensorsFile file;
-  // The tensor `name` (fails the test if absent), converted to dtype.
+  // A fresh copy of the tensor `name` (fails the test if absent), converted to dtype (int64
+  // tensors stay int64). Fresh, so a test may mark it as requiring grad.
   Tensor get(const std::string& name, DType dtype = DType::f64) const {
     Tensor t = file.find(name);
     INFO("fixture tensor '" << name << "'");
     REQUIRE(t.defined());
-    return t.dtype() == DType::i64 ? t : t.to(dtype);
+    Tensor copy = t.detach().clone();
+    return copy.dtype() == DType::i64 ? copy : copy.to(dtype);
   }
   bool has(const std::string& name) const { return file.find(name).defined(); }
   // A metadata value: fails the test if absent.

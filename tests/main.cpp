@@ -27,6 +27,9 @@ int main(int argc, char** argv) {
     }
     std::printf("GPU: %s\n", leuko::cuda_status().c_str());
   }
+  // Without --gpu, the GPU test files are left out (they would fail, not skip, without a GPU).
+  static char exclude_gpu[] = "--source-file-exclude=*tests/gpu/*";
+  if (!gpu) args.push_back(exclude_gpu);
   leuko::set_poison_allocations(true);
   doctest::Context context(int(args.size()), args.data());
   return context.run();

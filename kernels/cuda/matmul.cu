@@ -8,10 +8,31 @@
 #include "tensor/device.h"
 
 namespace leuko::kernels::cuda {
+namespace {
+
+// C = beta * C over the (M, N) matrix C with row stride ldc; beta == 0 writes zeros and never
+// reads C (which may hold garbage or NaN).
+__global__ void scale_kernel(float* C, int64_t M, int64_t N, int64_t ldc, float beta) {
+  LEUKO_GRID_STRIDE(i, M * N) {
+    float& c = C[(i / N) * ldc + i % N];
+    c = beta == 0.f ? 0.f : beta * c;
+  }
+}
+
+}  // namespace
 
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M == 0 || N == 0) return;
+  if (K == 0) {
+    // op(A) op(B) is all zeros, so C = beta * C. cuBLAS is not called: an empty operand's
+    // leading dimension is 0, which it rejects.
+    if (beta != 1.f) {
+      scale_kernel<<<blocks_for(M * N), kThreads, 0, stream()>>>(C, M, N, ldc, beta);
+      LEUKO_CUDA_LAUNCH_CHECK();
+    }
+    return;
+  }
   // Strict fp32 by default; TF32 or bf16 tensor-core products only when asked for.
   cublasComputeType_t compute = CUBLAS_COMPUTE_32F;
   if (precision() == Precision::tf32) compute = CUBLAS_COMPUTE_32F_FAST_TF32;

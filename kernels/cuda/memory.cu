@@ -41,6 +41,12 @@ void fill(bf16* out, int64_t n, float value) {
   LEUKO_CUDA_LAUNCH_CHECK();
 }
 
+void fill(int64_t* out, int64_t n, int64_t value) {
+  if (n == 0) return;
+  fill_kernel<<<blocks_for(n), 256, 0, stream()>>>(out, n, value);
+  LEUKO_CUDA_LAUNCH_CHECK();
+}
+
 void convert(bf16* out, const float* in, int64_t n) {
   if (n == 0) return;
   f32_to_bf16_kernel<<<blocks_for(n), 256, 0, stream()>>>(reinterpret_cast<__nv_bfloat16*>(out), in, n);

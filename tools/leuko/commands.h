@@ -8,5 +8,9 @@ namespace leuko::cli {
 
 void register_demo(CLI::App& app);
 void register_gradcheck(CLI::App& app);
+void register_split(CLI::App& app);
+void register_synth(CLI::App& app);
+void register_info(CLI::App& app);
+void register_equivalence(CLI::App& app);
 
 }  // namespace leuko::cli

@@ -12,6 +12,10 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "leuko 0.1.0");
   leuko::cli::register_demo(app);
   leuko::cli::register_gradcheck(app);
+  leuko::cli::register_split(app);
+  leuko::cli::register_synth(app);
+  leuko::cli::register_info(app);
+  leuko::cli::register_equivalence(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

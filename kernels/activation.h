@@ -1,0 +1,53 @@
+// Activation kernels: ReLU and dropout.
+//
+// Dropout's keep mask is never stored: it is a pure function of (seed, element index), a hash
+// computed by the same inline code on the host and on the device. So the CPU and the GPU keep
+// exactly the same elements for the same seed, and the backward recomputes the mask from the
+// seed instead of saving it (the backward of dropout is dropout of the gradient, same seed).
+#pragma once
+
+#include <cstdint>
+
+#ifndef LEUKO_HOST_DEVICE
+#ifdef __CUDACC__
+#define LEUKO_HOST_DEVICE __host__ __device__
+#else
+#define LEUKO_HOST_DEVICE
+#endif
+#endif
+
+namespace leuko::kernels {
+
+// 64 well-mixed bits for element i of the stream `seed`: splitmix64's output function applied
+// to the i-th step of its counter. Counter-based, so any element can be drawn in any order by
+// any thread, and only integer arithmetic, so host and device agree bit for bit.
+LEUKO_HOST_DEVICE inline uint64_t dropout_hash(uint64_t seed, uint64_t i) {
+  uint64_t z = seed + (i + 1) * 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+// Element i is kept when its hash, read as a uniform number in [0, 1) scaled by 2^64, is at
+// least p * 2^64 = `threshold` (so P(keep) = 1 - p). Integers, not floats: no rounding can make
+// the two devices disagree.
+LEUKO_HOST_DEVICE inline bool dropout_keep(uint64_t seed, uint64_t threshold, uint64_t i) {
+  return dropout_hash(seed, i) >= threshold;
+}
+
+namespace cpu {
+// out = max(x, 0); a NaN stays NaN (as PyTorch's relu).
+template <typename T> void relu_forward(T* out, const T* x, int64_t n);
+// grad_x = grad_out where out > 0, else 0.
+template <typename T> void relu_backward(T* grad_x, const T* grad_out, const T* out, int64_t n);
+// out[i] = x[i] * scale if dropout_keep(seed, threshold, i), else 0.
+template <typename T> void dropout(T* out, const T* x, int64_t n, uint64_t seed, uint64_t threshold, double scale);
+}  // namespace cpu
+
+namespace cuda {
+void relu_forward(float* out, const float* x, int64_t n);
+void relu_backward(float* grad_x, const float* grad_out, const float* out, int64_t n);
+void dropout(float* out, const float* x, int64_t n, uint64_t seed, uint64_t threshold, double scale);
+}  // namespace cuda
+
+}  // namespace leuko::kernels

@@ -1,0 +1,254 @@
+// CUDA batch normalisation.
+//
+// Per-channel reductions (the statistics forward, the two sums backward) split each channel's
+// M = N * HW values into `chunks` contiguous ranges, one block of 256 threads each, so that
+// even a few channels fill the GPU. Every thread reduces its strided values, the block merges
+// its threads in a fixed tree (warp shuffles, then the warps' results), and thread 0 writes the
+// block's partial result to scratch. A second kernel, one thread per channel, merges the
+// chunks in order and finishes. No atomics anywhere: the same input gives the same bits.
+//
+// The forward statistics use Welford's running (count, mean, M2) per thread and Chan's
+// formula to merge them: one pass over x, and no cancellation of E[x^2] - E[x]^2 in float32.
+#include <algorithm>
+
+#include "kernels/batchnorm.h"
+#include "kernels/cuda/common.cuh"
+
+namespace leuko::kernels::cuda {
+namespace {
+
+// (count, mean, sum of squared deviations) of a set of values.
+struct Welford {
+  float n, mean, m2;
+};
+
+// The statistics of the union of two sets (Chan et al.).
+__device__ __forceinline__ Welford merge(const Welford& a, const Welford& b) {
+  const float n = a.n + b.n;
+  if (n == 0.f) return a;  // both empty
+  const float delta = b.mean - a.mean, fb = b.n / n;
+  return {n, a.mean + delta * fb, a.m2 + b.m2 + delta * delta * a.n * fb};
+}
+
+// Merges the threads' Welford triples of a block (a multiple of 32 threads); the result is
+// valid in thread 0. `scratch`: __shared__ space for 32 triples.
+__device__ Welford block_merge(Welford w, Welford* scratch) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  for (int offset = 16; offset > 0; offset >>= 1) {
+    const Welford other{__shfl_down_sync(0xffffffffu, w.n, offset), __shfl_down_sync(0xffffffffu, w.mean, offset),
+                        __shfl_down_sync(0xffffffffu, w.m2, offset)};
+    w = merge(w, other);  // lane 0 ends with lanes 0..31 merged; the others hold partial junk
+  }
+  __syncthreads();  // scratch may still be read by a previous call
+  if (lane == 0) scratch[warp] = w;
+  __syncthreads();
+  if (warp == 0) {
+    w = lane < int(blockDim.x >> 5) ? scratch[lane] : Welford{0.f, 0.f, 0.f};
+    for (int offset = 16; offset > 0; offset >>= 1) {
+      const Welford other{__shfl_down_sync(0xffffffffu, w.n, offset), __shfl_down_sync(0xffffffffu, w.mean, offset),
+                          __shfl_down_sync(0xffffffffu, w.m2, offset)};
+      w = merge(w, other);
+    }
+  }
+  return w;
+}
+
+// Walks channel c's values j = first, first + step, ... where j = n * HW + i indexes the
+// channel's (N, HW) values, keeping (n, i) without a 64-bit division per value.
+struct ChannelWalk {
+  int64_t n, i, dn, di;
+  __device__ ChannelWalk(int64_t first, int64_t step, int64_t HW)
+      : n(first / HW), i(first % HW), dn(step / HW), di(step % HW) {}
+  __device__ int64_t offset(int64_t c, int64_t C, int64_t HW) const { return (n * C + c) * HW + i; }
+  __device__ void next(int64_t HW) {
+    n += dn;
+    i += di;
+    if (i >= HW) {
+      i -= HW;
+      n++;
+    }
+  }
+};
+
+// How many blocks share one channel: enough blocks in all to fill the GPU (8 per SM), each
+// with at least 4096 values.
+int64_t chunks_for(int64_t N, int64_t C, int64_t HW) {
+  const int64_t want_blocks = int64_t(leuko::cuda::sm_count()) * 8;
+  const int64_t chunks = std::max<int64_t>(1, want_blocks / std::max<int64_t>(1, C));
+  return std::min<int64_t>(chunks, std::max<int64_t>(1, N * HW / 4096));
+}
+
+int grid_for(int64_t blocks) { return int(std::min<int64_t>(std::max<int64_t>(blocks, 1), 65535LL * 16)); }
+
+// ---- Forward ------------------------------------------------------------------------------
+
+// Block b reduces chunk (b % chunks) of channel (b / chunks) to partial[b] = (n, mean, m2).
+__global__ void stats_partial_kernel(float* partial /* (C * chunks, 3) */, const float* x /* (N, C, HW) */, int64_t N,
+                                     int64_t C, int64_t HW, int64_t chunks) {
+  __shared__ Welford scratch[32];
+  const int64_t M = N * HW, chunk_len = (M + chunks - 1) / chunks;
+  for (int64_t b = blockIdx.x; b < C * chunks; b += gridDim.x) {  // uniform across the block
+    const int64_t c = b / chunks, begin = (b % chunks) * chunk_len, end = min(M, begin + chunk_len);
+    Welford w{0.f, 0.f, 0.f};
+    ChannelWalk walk(begin + threadIdx.x, blockDim.x, HW);
+    for (int64_t j = begin + threadIdx.x; j < end; j += blockDim.x) {
+      const float v = x[walk.offset(c, C, HW)];
+      w.n += 1.f;
+      const float delta = v - w.mean;
+      w.mean += delta / w.n;
+      w.m2 += delta * (v - w.mean);
+      walk.next(HW);
+    }
+    w = block_merge(w, scratch);
+    if (threadIdx.x == 0) {
+      partial[3 * b] = w.n;
+      partial[3 * b + 1] = w.mean;
+      partial[3 * b + 2] = w.m2;
+    }
+  }
+}
+
+// One thread per channel: merges the chunks in order, writes mean and invstd, moves the
+// running statistics (the running variance is the unbiased one, M2 / (M - 1)).
+__global__ void stats_finish_kernel(float* mean, float* invstd, float* running_mean, float* running_var,
+                                    const float* partial, int64_t C, int64_t chunks, float momentum, float eps) {
+  LEUKO_GRID_STRIDE(c, C) {
+    Welford w{0.f, 0.f, 0.f};
+    for (int64_t k = 0; k < chunks; k++) {
+      const float* p = partial + 3 * (c * chunks + k);
+      w = merge(w, Welford{p[0], p[1], p[2]});
+    }
+    mean[c] = w.mean;
+    invstd[c] = 1.f / sqrtf(w.m2 / w.n + eps);
+    if (running_mean != nullptr) running_mean[c] = (1.f - momentum) * running_mean[c] + momentum * w.mean;
+    if (running_var != nullptr) running_var[c] = (1.f - momentum) * running_var[c] + momentum * (w.m2 / (w.n - 1.f));
+  }
+}
+
+__global__ void invstd_kernel(float* invstd, const float* var, int64_t C, float eps) {
+  LEUKO_GRID_STRIDE(c, C) invstd[c] = 1.f / sqrtf(var[c] + eps);
+}
+
+__global__ void normalize_kernel(float* y, const float* x, const float* mean, const float* invstd, const float* weight,
+                                 const float* bias, int64_t total, int64_t C, int64_t HW) {
+  LEUKO_GRID_STRIDE(idx, total) {
+    const int64_t c = (idx / HW) % C;
+    const float scale = invstd[c] * (weight != nullptr ? weight[c] : 1.f);
+    y[idx] = (x[idx] - mean[c]) * scale + (bias != nullptr ? bias[c] : 0.f);
+  }
+}
+
+// ---- Backward -----------------------------------------------------------------------------
+
+// Block b sums chunk (b % chunks) of channel (b / chunks): partial[b] = (sum dy, sum dy * (x - mean)).
+__global__ void sums_partial_kernel(float* partial /* (C * chunks, 2) */, const float* dy /* (N, C, HW) */,
+                                    const float* x /* (N, C, HW) */, const float* mean /* (C,) */, int64_t N, int64_t C,
+                                    int64_t HW, int64_t chunks) {
+  __shared__ float scratch[32];
+  const int64_t M = N * HW, chunk_len = (M + chunks - 1) / chunks;
+  for (int64_t b = blockIdx.x; b < C * chunks; b += gridDim.x) {
+    const int64_t c = b / chunks, begin = (b % chunks) * chunk_len, end = min(M, begin + chunk_len);
+    const float mu = mean[c];
+    float s = 0.f, sx = 0.f;
+    ChannelWalk walk(begin + threadIdx.x, blockDim.x, HW);
+    for (int64_t j = begin + threadIdx.x; j < end; j += blockDim.x) {
+      const int64_t o = walk.offset(c, C, HW);
+      s += dy[o];
+      sx += dy[o] * (x[o] - mu);
+      walk.next(HW);
+    }
+    s = block_sum(s, scratch);
+    sx = block_sum(sx, scratch);
+    if (threadIdx.x == 0) {
+      partial[2 * b] = s;
+      partial[2 * b + 1] = sx;
+    }
+  }
+}
+
+__global__ void sums_finish_kernel(float* sum_dy, float* sum_dy_xhat, const float* partial, const float* invstd,
+                                   int64_t C, int64_t chunks) {
+  LEUKO_GRID_STRIDE(c, C) {
+    float s = 0.f, sx = 0.f;
+    for (int64_t k = 0; k < chunks; k++) {
+      s += partial[2 * (c * chunks + k)];
+      sx += partial[2 * (c * chunks + k) + 1];
+    }
+    sum_dy[c] = s;
+    sum_dy_xhat[c] = sx * invstd[c];
+  }
+}
+
+__global__ void backward_input_kernel(float* dx, const float* dy, const float* x, const float* mean,
+                                      const float* invstd, const float* weight, const float* sum_dy,
+                                      const float* sum_dy_xhat, int64_t total, int64_t C, int64_t HW, float inv_m,
+                                      bool training) {
+  LEUKO_GRID_STRIDE(idx, total) {
+    const int64_t c = (idx / HW) % C;
+    const float k = invstd[c] * (weight != nullptr ? weight[c] : 1.f);
+    if (training) {
+      const float xhat = (x[idx] - mean[c]) * invstd[c];
+      dx[idx] = k * (dy[idx] - sum_dy[c] * inv_m - xhat * (sum_dy_xhat[c] * inv_m));
+    } else {
+      dx[idx] = k * dy[idx];
+    }
+  }
+}
+
+__global__ void increment_kernel(int64_t* counter) { *counter += 1; }
+
+}  // namespace
+
+int64_t batchnorm_scratch(int64_t N, int64_t C, int64_t HW) { return 3 * C * chunks_for(N, C, HW); }
+
+void batchnorm_stats(float* mean, float* invstd, float* running_mean, float* running_var, const float* x, int64_t N,
+                     int64_t C, int64_t HW, double momentum, double eps, float* scratch) {
+  if (C == 0) return;
+  const int64_t chunks = chunks_for(N, C, HW);
+  stats_partial_kernel<<<grid_for(C * chunks), kThreads, 0, stream()>>>(scratch, x, N, C, HW, chunks);
+  LEUKO_CUDA_LAUNCH_CHECK();
+  stats_finish_kernel<<<blocks_for(C), kThreads, 0, stream()>>>(mean, invstd, running_mean, running_var, scratch, C,
+                                                                chunks, float(momentum), float(eps));
+  LEUKO_CUDA_LAUNCH_CHECK();
+}
+
+void batchnorm_invstd(float* invstd, const float* var, int64_t C, double eps) {
+  if (C == 0) return;
+  invstd_kernel<<<blocks_for(C), kThreads, 0, stream()>>>(invstd, var, C, float(eps));
+  LEUKO_CUDA_LAUNCH_CHECK();
+}
+
+void batchnorm_normalize(float* y, const float* x, const float* mean, const float* invstd, const float* weight,
+                         const float* bias, int64_t N, int64_t C, int64_t HW) {
+  const int64_t total = N * C * HW;
+  if (total == 0) return;
+  normalize_kernel<<<blocks_for(total), kThreads, 0, stream()>>>(y, x, mean, invstd, weight, bias, total, C, HW);
+  LEUKO_CUDA_LAUNCH_CHECK();
+}
+
+void batchnorm_backward_sums(float* sum_dy, float* sum_dy_xhat, const float* dy, const float* x, const float* mean,
+                             const float* invstd, int64_t N, int64_t C, int64_t HW, float* scratch) {
+  if (C == 0) return;
+  const int64_t chunks = chunks_for(N, C, HW);
+  sums_partial_kernel<<<grid_for(C * chunks), kThreads, 0, stream()>>>(scratch, dy, x, mean, N, C, HW, chunks);
+  LEUKO_CUDA_LAUNCH_CHECK();
+  sums_finish_kernel<<<blocks_for(C), kThreads, 0, stream()>>>(sum_dy, sum_dy_xhat, scratch, invstd, C, chunks);
+  LEUKO_CUDA_LAUNCH_CHECK();
+}
+
+void batchnorm_backward_input(float* dx, const float* dy, const float* x, const float* mean, const float* invstd,
+                              const float* weight, const float* sum_dy, const float* sum_dy_xhat, int64_t N, int64_t C,
+                              int64_t HW, bool training) {
+  const int64_t total = N * C * HW;
+  if (total == 0) return;
+  backward_input_kernel<<<blocks_for(total), kThreads, 0, stream()>>>(
+      dx, dy, x, mean, invstd, weight, sum_dy, sum_dy_xhat, total, C, HW, 1.f / float(N * HW), training);
+  LEUKO_CUDA_LAUNCH_CHECK();
+}
+
+void increment(int64_t* counter) {
+  increment_kernel<<<1, 1, 0, stream()>>>(counter);
+  LEUKO_CUDA_LAUNCH_CHECK();
+}
+
+}  // namespace leuko::kernels::cuda

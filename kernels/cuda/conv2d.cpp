@@ -1,0 +1,356 @@
+// CUDA convolution through cuDNN (the legacy cudnnConvolution* API, still in cuDNN 9).
+//
+// A geometry (all of Conv2dShape) and a precision make one Plan: the tensor, filter and
+// convolution descriptors, built once, and per direction (forward, backward data, backward
+// filter) the algorithm chosen the first time that direction runs. The choice is kept for the
+// life of the process, so the search costs once per layer shape, not once per step.
+//
+// Choosing an algorithm:
+//   - LEUKO_CUDNN_BENCHMARK unset or 1: cudnnFind*AlgorithmEx times every algorithm on the real
+//     buffers (fastest, but the winner can differ between runs by timing noise);
+//     LEUKO_CUDNN_BENCHMARK=0: cudnnGet*Algorithm_v7, cuDNN's heuristics (the same choice on
+//     every run).
+//   - Only deterministic algorithms qualify (cuDNN's backward algorithms 0 and 3 add with
+//     atomics: their sums change from run to run) whose workspace fits under the cap,
+//     LEUKO_CUDNN_WORKSPACE_MIB (default 1024 MiB).
+//   - If none qualifies, or the workspace cannot be allocated, a fallback that needs no (or
+//     almost no) workspace: implicit GEMM forward, algorithm 1 for both backward passes.
+// Math type: Precision::fp32 runs CUDNN_FMA_MATH (strict float32, no TF32, so the GPU compares
+// with the CPU like with like); tf32 allows tensor cores (CUDNN_TENSOR_OP_MATH). bf16 is
+// treated as tf32 for now: the tensors are float32, so cuDNN's tensor cores see TF32 inputs.
+//
+// The workspace is the caller's (kernels/conv2d.h, Workspace): layers/conv2d.cpp keeps one
+// growing buffer for every convolution of the process.
+#include <algorithm>
+#include <array>
+#include <climits>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kernels/conv2d.h"
+#include "tensor/cuda/check_cuda.h"
+#include "tensor/cuda/context.h"
+#include "tensor/device.h"
+
+namespace leuko::kernels::cuda {
+namespace {
+
+// ---- Settings, read once ----------------------------------------------------------------------
+size_t workspace_cap() {
+  static const size_t cap = [] {
+    const char* env = std::getenv("LEUKO_CUDNN_WORKSPACE_MIB");
+    if (env == nullptr || *env == '\0') return size_t(1024) << 20;
+    char* end = nullptr;
+    const unsigned long long mib = std::strtoull(env, &end, 10);
+    LEUKO_CHECK(end != env && *end == '\0', "LEUKO_CUDNN_WORKSPACE_MIB: '", env, "' is not a number of MiB");
+    return size_t(mib) << 20;
+  }();
+  return cap;
+}
+
+bool benchmark() {
+  static const bool on = [] {
+    const char* env = std::getenv("LEUKO_CUDNN_BENCHMARK");
+    return env == nullptr || std::string(env) != "0";
+  }();
+  return on;
+}
+
+cudnnMathType_t math_type() {
+  return precision() == Precision::fp32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH;
+}
+
+// ---- Descriptors (RAII) -----------------------------------------------------------------------
+// Destructors ignore the status: they cannot throw, and destroying a valid descriptor does not fail.
+int as_int(int64_t v) {
+  LEUKO_CHECK(v >= 0 && v <= INT_MAX, "conv2d on the GPU: size ", v, " does not fit cuDNN's int");
+  return int(v);
+}
+
+class TensorDesc {
+ public:
+  TensorDesc(int64_t n, int64_t c, int64_t h, int64_t w) {
+    LEUKO_CHECK(n * c * h * w <= INT_MAX, "conv2d on the GPU: a tensor of ", n * c * h * w,
+                " elements is beyond cuDNN's 2^31 limit");
+    LEUKO_CUDNN_CHECK(cudnnCreateTensorDescriptor(&desc_));
+    LEUKO_CUDNN_CHECK(cudnnSetTensor4dDescriptor(desc_, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, as_int(n), as_int(c),
+                                                 as_int(h), as_int(w)));
+  }
+  ~TensorDesc() { (void)cudnnDestroyTensorDescriptor(desc_); }
+  TensorDesc(const TensorDesc&) = delete;
+  TensorDesc& operator=(const TensorDesc&) = delete;
+  operator cudnnTensorDescriptor_t() const { return desc_; }
+
+ private:
+  cudnnTensorDescriptor_t desc_ = nullptr;
+};
+
+class FilterDesc {
+ public:
+  FilterDesc(int64_t k, int64_t c, int64_t r, int64_t s) {  // c: input channels per group
+    LEUKO_CUDNN_CHECK(cudnnCreateFilterDescriptor(&desc_));
+    LEUKO_CUDNN_CHECK(cudnnSetFilter4dDescriptor(desc_, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, as_int(k), as_int(c),
+                                                 as_int(r), as_int(s)));
+  }
+  ~FilterDesc() { (void)cudnnDestroyFilterDescriptor(desc_); }
+  FilterDesc(const FilterDesc&) = delete;
+  FilterDesc& operator=(const FilterDesc&) = delete;
+  operator cudnnFilterDescriptor_t() const { return desc_; }
+
+ private:
+  cudnnFilterDescriptor_t desc_ = nullptr;
+};
+
+class ConvDesc {
+ public:
+  explicit ConvDesc(const Conv2dShape& s) {
+    LEUKO_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&desc_));
+    // CROSS_CORRELATION: PyTorch's "convolution" does not flip the kernel.
+    LEUKO_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(desc_, as_int(s.pad_h), as_int(s.pad_w), as_int(s.stride_h),
+                                                      as_int(s.stride_w), as_int(s.dil_h), as_int(s.dil_w),
+                                                      CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    LEUKO_CUDNN_CHECK(cudnnSetConvolutionGroupCount(desc_, as_int(s.groups)));
+  }
+  ~ConvDesc() { (void)cudnnDestroyConvolutionDescriptor(desc_); }
+  ConvDesc(const ConvDesc&) = delete;
+  ConvDesc& operator=(const ConvDesc&) = delete;
+  operator cudnnConvolutionDescriptor_t() const { return desc_; }
+
+ private:
+  cudnnConvolutionDescriptor_t desc_ = nullptr;
+};
+
+struct Descriptors {
+  TensorDesc x, y;  // also dx, dy
+  FilterDesc w;     // also dw
+  ConvDesc conv;
+  explicit Descriptors(const Conv2dShape& s)
+      : x(s.N, s.C, s.H, s.W), y(s.N, s.K, s.P, s.Q), w(s.K, s.channels_per_group(), s.R, s.S), conv(s) {
+    int n = 0, k = 0, p = 0, q = 0;  // cuDNN's own output size must be ours
+    LEUKO_CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(conv, x, w, &n, &k, &p, &q));
+    LEUKO_CHECK(n == s.N && k == s.K && p == s.P && q == s.Q, "conv2d: cuDNN computes an output of [", n, ", ", k,
+                ", ", p, ", ", q, "] where leuko expects [", s.N, ", ", s.K, ", ", s.P, ", ", s.Q, "]");
+  }
+};
+
+// ---- The three directions, as traits over one generic search-and-run --------------------------
+// The buffers of one call: forward (x, w -> y), backward data (w, dy -> dx), backward filter
+// (x, dy -> dw).
+struct Buffers {
+  const void* a;
+  const void* b;
+  void* out;
+};
+
+const float kOne = 1.f, kZero = 0.f;  // beta 0: the output is written, never read (it may hold NaN)
+
+struct Forward {
+  using Perf = cudnnConvolutionFwdAlgoPerf_t;
+  using Algo = cudnnConvolutionFwdAlgo_t;
+  static constexpr int kIndex = 0, kAlgos = CUDNN_CONVOLUTION_FWD_ALGO_COUNT;
+  static constexpr Algo kFallback = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;  // no workspace
+  static cudnnStatus_t max_count(cudnnHandle_t h, int* n) { return cudnnGetConvolutionForwardAlgorithmMaxCount(h, n); }
+  static cudnnStatus_t workspace(cudnnHandle_t h, const Descriptors& d, Algo a, size_t* bytes) {
+    return cudnnGetConvolutionForwardWorkspaceSize(h, d.x, d.w, d.conv, d.y, a, bytes);
+  }
+  static cudnnStatus_t heuristic(cudnnHandle_t h, const Descriptors& d, int want, int* got, Perf* perf) {
+    return cudnnGetConvolutionForwardAlgorithm_v7(h, d.x, d.w, d.conv, d.y, want, got, perf);
+  }
+  static cudnnStatus_t find(cudnnHandle_t h, const Descriptors& d, const Buffers& b, int want, int* got, Perf* perf,
+                            void* ws, size_t bytes) {
+    return cudnnFindConvolutionForwardAlgorithmEx(h, d.x, b.a, d.w, b.b, d.conv, d.y, b.out, want, got, perf, ws,
+                                                  bytes);
+  }
+  static cudnnStatus_t run(cudnnHandle_t h, const Descriptors& d, const Buffers& b, Algo a, void* ws, size_t bytes) {
+    return cudnnConvolutionForward(h, &kOne, d.x, b.a, d.w, b.b, d.conv, a, ws, bytes, &kZero, d.y, b.out);
+  }
+};
+
+struct BackwardData {
+  using Perf = cudnnConvolutionBwdDataAlgoPerf_t;
+  using Algo = cudnnConvolutionBwdDataAlgo_t;
+  static constexpr int kIndex = 1, kAlgos = CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT;
+  static constexpr Algo kFallback = CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;  // deterministic, little or no workspace
+  static cudnnStatus_t max_count(cudnnHandle_t h, int* n) {
+    return cudnnGetConvolutionBackwardDataAlgorithmMaxCount(h, n);
+  }
+  static cudnnStatus_t workspace(cudnnHandle_t h, const Descriptors& d, Algo a, size_t* bytes) {
+    return cudnnGetConvolutionBackwardDataWorkspaceSize(h, d.w, d.y, d.conv, d.x, a, bytes);
+  }
+  static cudnnStatus_t heuristic(cudnnHandle_t h, const Descriptors& d, int want, int* got, Perf* perf) {
+    return cudnnGetConvolutionBackwardDataAlgorithm_v7(h, d.w, d.y, d.conv, d.x, want, got, perf);
+  }
+  static cudnnStatus_t find(cudnnHandle_t h, const Descriptors& d, const Buffers& b, int want, int* got, Perf* perf,
+                            void* ws, size_t bytes) {
+    return cudnnFindConvolutionBackwardDataAlgorithmEx(h, d.w, b.a, d.y, b.b, d.conv, d.x, b.out, want, got, perf,
+                                                       ws, bytes);
+  }
+  static cudnnStatus_t run(cudnnHandle_t h, const Descriptors& d, const Buffers& b, Algo a, void* ws, size_t bytes) {
+    return cudnnConvolutionBackwardData(h, &kOne, d.w, b.a, d.y, b.b, d.conv, a, ws, bytes, &kZero, d.x, b.out);
+  }
+};
+
+struct BackwardFilter {
+  using Perf = cudnnConvolutionBwdFilterAlgoPerf_t;
+  using Algo = cudnnConvolutionBwdFilterAlgo_t;
+  static constexpr int kIndex = 2, kAlgos = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT;
+  static constexpr Algo kFallback = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1;  // deterministic, little or no workspace
+  static cudnnStatus_t max_count(cudnnHandle_t h, int* n) {
+    return cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(h, n);
+  }
+  static cudnnStatus_t workspace(cudnnHandle_t h, const Descriptors& d, Algo a, size_t* bytes) {
+    return cudnnGetConvolutionBackwardFilterWorkspaceSize(h, d.x, d.y, d.conv, d.w, a, bytes);
+  }
+  static cudnnStatus_t heuristic(cudnnHandle_t h, const Descriptors& d, int want, int* got, Perf* perf) {
+    return cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, d.x, d.y, d.conv, d.w, want, got, perf);
+  }
+  static cudnnStatus_t find(cudnnHandle_t h, const Descriptors& d, const Buffers& b, int want, int* got, Perf* perf,
+                            void* ws, size_t bytes) {
+    return cudnnFindConvolutionBackwardFilterAlgorithmEx(h, d.x, b.a, d.y, b.b, d.conv, d.w, b.out, want, got, perf,
+                                                         ws, bytes);
+  }
+  static cudnnStatus_t run(cudnnHandle_t h, const Descriptors& d, const Buffers& b, Algo a, void* ws, size_t bytes) {
+    return cudnnConvolutionBackwardFilter(h, &kOne, d.x, b.a, d.y, b.b, d.conv, a, ws, bytes, &kZero, d.w, b.out);
+  }
+};
+
+// ---- The plan cache -------------------------------------------------------------------------
+struct Choice {
+  int algo = 0;
+  cudnnMathType_t math = CUDNN_DEFAULT_MATH;
+  size_t workspace = 0;  // bytes
+};
+
+struct Plan {
+  Descriptors desc;
+  std::optional<Choice> choice[3];  // by direction: Forward, BackwardData, BackwardFilter
+  explicit Plan(const Conv2dShape& s) : desc(s) {}
+};
+
+// Every field of the geometry, and the precision (it changes the math type and so the choice).
+using Key = std::array<int64_t, 15>;
+Key key_of(const Conv2dShape& s) {
+  return {s.N,        s.C,        s.H,     s.W,     s.K,     s.R,     s.S, s.groups, s.stride_h,
+          s.stride_w, s.pad_h,    s.pad_w, s.dil_h, s.dil_w, int64_t(precision())};
+}
+
+struct Cache {
+  std::mutex mutex;  // held for a whole convolution call: descriptors' math type is set per call
+  std::map<Key, std::unique_ptr<Plan>> plans;
+  int64_t searches = 0;
+};
+Cache& cache() {
+  static Cache* c = new Cache();  // never destroyed: convolutions may run during static destruction
+  return *c;
+}
+
+// The caller's workspace of `*bytes` bytes; on OutOfMemory none (and *bytes = 0).
+void* try_workspace(Workspace ws, size_t* bytes) {
+  try {
+    return ws(*bytes);
+  } catch (const OutOfMemory&) {
+    *bytes = 0;
+    return nullptr;
+  }
+}
+
+// The workspace `algo` needs with math type `math` (set on the descriptor), as a Choice.
+template <class Dir>
+Choice settle(cudnnHandle_t h, const Descriptors& d, typename Dir::Algo algo, cudnnMathType_t math, size_t at_least) {
+  LEUKO_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv, math));
+  size_t bytes = 0;
+  LEUKO_CUDNN_CHECK(Dir::workspace(h, d, algo, &bytes));
+  return Choice{int(algo), math, std::max(bytes, at_least)};
+}
+
+template <class Dir>
+Choice choose(cudnnHandle_t h, const Descriptors& d, const Buffers& b, Workspace ws) {
+  const cudnnMathType_t math = math_type();
+  LEUKO_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv, math));
+  int want = 0, got = 0;
+  LEUKO_CUDNN_CHECK(Dir::max_count(h, &want));
+  std::vector<typename Dir::Perf> perf(size_t(std::max(want, 1)));
+  size_t cap = workspace_cap();
+  if (benchmark()) {
+    // Find needs a workspace for the algorithms it times: the largest any of them asks for,
+    // up to the cap (it skips those needing more). A failing size query is not an error: that
+    // algorithm does not apply to this geometry.
+    size_t bytes = 0;
+    for (int a = 0; a < Dir::kAlgos; a++) {
+      size_t need = 0;
+      if (Dir::workspace(h, d, typename Dir::Algo(a), &need) == CUDNN_STATUS_SUCCESS && need <= cap) {
+        bytes = std::max(bytes, need);
+      }
+    }
+    void* space = try_workspace(ws, &bytes);
+    LEUKO_CUDNN_CHECK(Dir::find(h, d, b, want, &got, perf.data(), space, bytes));
+    cap = bytes;
+  } else {
+    LEUKO_CUDNN_CHECK(Dir::heuristic(h, d, want, &got, perf.data()));
+  }
+  // Results come fastest first (or best first, for the heuristics): take the first that
+  // qualifies. Strict fp32 keeps FMA math whatever cuDNN reports; TF32 runs as found.
+  for (int i = 0; i < got; i++) {
+    const typename Dir::Perf& p = perf[size_t(i)];
+    if (p.status != CUDNN_STATUS_SUCCESS || p.determinism != CUDNN_DETERMINISTIC || p.memory > cap) continue;
+    return settle<Dir>(h, d, p.algo, math == CUDNN_FMA_MATH ? math : p.mathType, p.memory);
+  }
+  return settle<Dir>(h, d, Dir::kFallback, math, 0);
+}
+
+template <class Dir>
+void convolve(const Conv2dShape& s, const Buffers& b, Workspace ws) {
+  if (s.N == 0) return;  // an empty batch: nothing to compute (cuDNN rejects empty tensors)
+  cudnnHandle_t h = leuko::cuda::cudnn();
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  std::unique_ptr<Plan>& plan = c.plans[key_of(s)];
+  if (!plan) plan = std::make_unique<Plan>(s);
+  std::optional<Choice>& slot = plan->choice[Dir::kIndex];
+  if (!slot) {
+    slot = choose<Dir>(h, plan->desc, b, ws);
+    c.searches++;
+  }
+  Choice choice = *slot;
+  LEUKO_CUDNN_CHECK(cudnnSetConvolutionMathType(plan->desc.conv, choice.math));
+  void* space = nullptr;
+  try {
+    space = ws(choice.workspace);
+  } catch (const OutOfMemory&) {  // this time only: the cached choice stays for later calls
+    choice = settle<Dir>(h, plan->desc, Dir::kFallback, math_type(), 0);
+    space = ws(choice.workspace);
+  }
+  LEUKO_CUDNN_CHECK(Dir::run(h, plan->desc, b, typename Dir::Algo(choice.algo), space, choice.workspace));
+}
+
+}  // namespace
+
+void conv2d_forward(float* y, const float* x, const float* w, const Conv2dShape& s, Workspace ws) {
+  convolve<Forward>(s, Buffers{x, w, y}, ws);
+}
+
+void conv2d_backward_data(float* dx, const float* dy, const float* w, const Conv2dShape& s, Workspace ws) {
+  convolve<BackwardData>(s, Buffers{w, dy, dx}, ws);
+}
+
+void conv2d_backward_filter(float* dw, const float* x, const float* dy, const Conv2dShape& s, Workspace ws) {
+  if (s.N == 0) {  // an empty batch: the gradient is 0, and still written
+    const size_t bytes = size_t(s.K * s.col_rows()) * sizeof(float);
+    LEUKO_CUDA_CHECK(cudaMemsetAsync(dw, 0, bytes, leuko::cuda::stream()));
+    return;
+  }
+  convolve<BackwardFilter>(s, Buffers{x, dy, dw}, ws);
+}
+
+int64_t conv2d_algorithm_searches() {
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  return c.searches;
+}
+
+}  // namespace leuko::kernels::cuda

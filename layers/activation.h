@@ -1,0 +1,63 @@
+// Differentiable activations and shape layers: relu, dropout, and their modules with Flatten.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "layers/module.h"
+#include "tensor/tensor.h"
+
+namespace leuko {
+
+// max(x, 0), any shape. Backward: the gradient where the output is > 0, else 0 (at x == 0 the
+// gradient is 0, as PyTorch's).
+Tensor relu(const Tensor& x);
+
+// Training: zeroes each element with probability p and scales the kept ones by 1 / (1 - p), so
+// the expected output is x. Not training (or p == 0): x itself. p must be in [0, 1).
+// Each call draws one 64-bit seed from default_generator(); the mask is a hash of (seed,
+// element index), identical on the CPU and the GPU, so `manual_seed(s)` reproduces it exactly
+// on either device. The backward applies the same mask to the gradient.
+Tensor dropout(const Tensor& x, double p, bool training = true);
+
+// ---- Modules ------------------------------------------------------------------------------
+
+// torch.nn.ReLU. `inplace` is accepted (torchvision builds ReLU(inplace=True)) and printed,
+// but leuko's ops are all out of place: the flag saves no memory here and changes nothing else.
+class ReLU : public Module {
+ public:
+  explicit ReLU(bool inplace_ = false) : inplace(inplace_) {}
+  Tensor forward(const Tensor& x) override { return relu(x); }
+  std::string type_name() const override { return "ReLU"; }
+  std::string extra_repr() const override { return inplace ? "inplace=True" : ""; }
+  bool inplace;
+};
+
+// torch.nn.Dropout: dropout(x, p, is_training()). `inplace` as for ReLU.
+class Dropout : public Module {
+ public:
+  explicit Dropout(double p = 0.5, bool inplace = false);
+  Tensor forward(const Tensor& x) override { return dropout(x, p, is_training()); }
+  std::string type_name() const override { return "Dropout"; }
+  std::string extra_repr() const override;  // "p=0.5, inplace=False"
+  double p;
+  bool inplace;
+};
+
+// torch.nn.Flatten with end_dim = -1 (the only form the networks use): merges the dims from
+// start_dim on, as a view (Tensor::flatten).
+class Flatten : public Module {
+ public:
+  explicit Flatten(int64_t start_dim_ = 1) : start_dim(start_dim_) {}
+  Tensor forward(const Tensor& x) override { return x.flatten(start_dim); }
+  std::string type_name() const override { return "Flatten"; }
+  std::string extra_repr() const override;  // "start_dim=1, end_dim=-1"
+  int64_t start_dim;
+};
+
+namespace detail {
+// A float as Python's repr prints it ("0.5", "1.0", "0.0001", "1e-05"): for extra_repr.
+std::string py_float(double v);
+}  // namespace detail
+
+}  // namespace leuko

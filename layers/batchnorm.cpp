@@ -1,0 +1,207 @@
+// Batch normalisation: forward through kernels/batchnorm.h, backward recorded beside it.
+//
+// Both modes run the same two steps: per-channel (mean, invstd) — the batch's in training,
+// the running statistics' in eval — then y = (x - mean) * invstd * weight + bias. The backward
+// needs two per-channel sums of the upstream gradient, which are also the gradients of bias
+// and weight, and then dx (through the statistics in training, affine in eval).
+#include "layers/batchnorm.h"
+
+#include "kernels/batchnorm.h"
+#include "layers/activation.h"  // detail::py_float
+#include "layers/dispatch.h"
+#include "tensor/autograd.h"
+
+namespace leuko {
+
+using detail::dispatch_float;
+namespace kc = kernels::cpu;
+namespace kg = kernels::cuda;
+
+namespace {
+
+// A (C,) per-channel tensor, or undefined.
+void check_channels(const char* what, const Tensor& t, const Tensor& x, int64_t C) {
+  if (!t.defined()) return;
+  detail::check_compatible("batch_norm", {x, t});
+  LEUKO_CHECK(t.dim() == 1 && t.size(0) == C, "batch_norm: ", what, " must have shape [", C, "] for input ",
+              shape_str(x.shape()), ", got ", shape_str(t.shape()));
+}
+
+template <typename T>
+T* ptr(const Tensor& t) {  // null for an undefined (optional) tensor
+  return t.defined() ? t.data<T>() : nullptr;
+}
+
+// What the backward keeps: the input, the weight, and the statistics it was normalised with.
+struct Saved {
+  Tensor x;             // (N, C, HW)
+  Tensor weight;        // (C,) or undefined
+  Tensor mean, invstd;  // (C,)
+  bool training;
+  int64_t N, C, HW;
+};
+
+// Gradients of x, weight, bias from g = dL/dy.
+std::vector<Tensor> batch_norm_backward(const Saved& s, const Tensor& g, const std::vector<bool>& need) {
+  const int64_t N = s.N, C = s.C, HW = s.HW;
+  // The two sums are also the bias and weight gradients, as fresh tensors.
+  Tensor sum_dy = Tensor::empty({C}, g.dtype(), g.device());       // (C,) sum of dy
+  Tensor sum_dy_xhat = Tensor::empty({C}, g.dtype(), g.device());  // (C,) sum of dy * xhat
+  Tensor dx = need[0] ? Tensor::empty_like(g) : Tensor();          // (N, C, HW)
+  // dx in eval mode is affine and needs no sums; the parameters always do.
+  const bool sums = need[1] || need[2] || (need[0] && s.training);
+  if (g.is_cuda()) {
+    LEUKO_CUDA_BRANCH({
+      if (sums) {
+        Tensor scratch = Tensor::empty({kg::batchnorm_scratch(N, C, HW)}, DType::f32, g.device());
+        kg::batchnorm_backward_sums(sum_dy.data<float>(), sum_dy_xhat.data<float>(), g.data<float>(), s.x.data<float>(),
+                                    s.mean.data<float>(), s.invstd.data<float>(), N, C, HW, scratch.data<float>());
+      }
+      if (need[0]) {
+        kg::batchnorm_backward_input(dx.data<float>(), g.data<float>(), s.x.data<float>(), s.mean.data<float>(),
+                                     s.invstd.data<float>(), ptr<float>(s.weight), sum_dy.data<float>(),
+                                     sum_dy_xhat.data<float>(), N, C, HW, s.training);
+      }
+    });
+  } else {
+    dispatch_float(g, "batch_norm", [&](auto tag) {
+      using T = decltype(tag);
+      if (sums) {
+        kc::batchnorm_backward_sums<T>(sum_dy.data<T>(), sum_dy_xhat.data<T>(), g.data<T>(), s.x.data<T>(),
+                                       s.mean.data<T>(), s.invstd.data<T>(), N, C, HW);
+      }
+      if (need[0]) {
+        kc::batchnorm_backward_input<T>(dx.data<T>(), g.data<T>(), s.x.data<T>(), s.mean.data<T>(), s.invstd.data<T>(),
+                                        ptr<T>(s.weight), sum_dy.data<T>(), sum_dy_xhat.data<T>(), N, C, HW,
+                                        s.training);
+      }
+    });
+  }
+  return {dx, need[1] ? sum_dy_xhat : Tensor(), need[2] ? sum_dy : Tensor()};
+}
+
+}  // namespace
+
+Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                  const Tensor& running_var, bool training, double momentum, double eps) {
+  detail::check_compatible("batch_norm", {x});
+  LEUKO_CHECK(x.dim() >= 2, "batch_norm: input must be (N, C, ...), got ", shape_str(x.shape()));
+  const int64_t N = x.size(0), C = x.size(1);
+  int64_t HW = 1;  // the trailing (spatial) dims, merged: x is (N, C, HW)
+  for (int64_t d = 2; d < x.dim(); d++) HW *= x.size(d);
+  check_channels("weight", weight, x, C);
+  check_channels("bias", bias, x, C);
+  check_channels("running_mean", running_mean, x, C);
+  check_channels("running_var", running_var, x, C);
+  LEUKO_CHECK(running_mean.defined() == running_var.defined(),
+              "batch_norm: give both running_mean and running_var, or neither");
+  LEUKO_CHECK(training || running_mean.defined(),
+              "batch_norm: eval mode (training=false) needs running_mean and running_var");
+  LEUKO_CHECK(!training || N * HW > 1, "batch_norm: expected more than 1 value per channel when training, got input ",
+              shape_str(x.shape()));
+  LEUKO_CHECK(eps >= 0, "batch_norm: eps must be >= 0, got ", eps);
+
+  Tensor mean = Tensor::empty({C}, x.dtype(), x.device());    // (C,)
+  Tensor invstd = Tensor::empty({C}, x.dtype(), x.device());  // (C,)
+  Tensor y = Tensor::empty_like(x);                           // (N, C, HW)
+  if (x.is_cuda()) {
+    LEUKO_CUDA_BRANCH({
+      if (training) {
+        Tensor scratch = Tensor::empty({kg::batchnorm_scratch(N, C, HW)}, DType::f32, x.device());
+        kg::batchnorm_stats(mean.data<float>(), invstd.data<float>(), ptr<float>(running_mean), ptr<float>(running_var),
+                            x.data<float>(), N, C, HW, momentum, eps, scratch.data<float>());
+      } else {
+        mean.copy_(running_mean.detach());  // a copy: the backward must not see later updates
+        kg::batchnorm_invstd(invstd.data<float>(), running_var.data<float>(), C, eps);
+      }
+      kg::batchnorm_normalize(y.data<float>(), x.data<float>(), mean.data<float>(), invstd.data<float>(),
+                              ptr<float>(weight), ptr<float>(bias), N, C, HW);
+    });
+  } else {
+    dispatch_float(x, "batch_norm", [&](auto tag) {
+      using T = decltype(tag);
+      if (training) {
+        kc::batchnorm_stats<T>(mean.data<T>(), invstd.data<T>(), ptr<T>(running_mean), ptr<T>(running_var), x.data<T>(),
+                               N, C, HW, momentum, eps);
+      } else {
+        mean.copy_(running_mean.detach());
+        kc::batchnorm_invstd<T>(invstd.data<T>(), running_var.data<T>(), C, eps);
+      }
+      kc::batchnorm_normalize<T>(y.data<T>(), x.data<T>(), mean.data<T>(), invstd.data<T>(), ptr<T>(weight),
+                                 ptr<T>(bias), N, C, HW);
+    });
+  }
+
+  if (autograd::needs_record({x, weight, bias})) {
+    Saved saved{x.detach(), weight.defined() ? weight.detach() : Tensor(), mean, invstd, training, N, C, HW};
+    autograd::record(y, "batch_norm", {x, weight, bias}, [saved](const Tensor& g, const std::vector<bool>& need) {
+      return batch_norm_backward(saved, g, need);
+    });
+  }
+  return y;
+}
+
+Tensor batch_norm2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                    const Tensor& running_var, bool training, double momentum, double eps) {
+  LEUKO_CHECK(x.defined() && x.dim() == 4, "batch_norm2d: input must be (N, C, H, W), got ",
+              x.defined() ? shape_str(x.shape()) : std::string("an undefined tensor"));
+  return batch_norm(x, weight, bias, running_mean, running_var, training, momentum, eps);
+}
+
+// ---- Modules ------------------------------------------------------------------------------
+
+BatchNormBase::BatchNormBase(int64_t num_features_, double eps_, double momentum_, bool affine_,
+                             bool track_running_stats_)
+    : num_features(num_features_),
+      eps(eps_),
+      momentum(momentum_),
+      affine(affine_),
+      track_running_stats(track_running_stats_) {
+  LEUKO_CHECK(num_features > 0, "BatchNorm: num_features must be positive, got ", num_features);
+  // reset_parameters(): weight ones, bias zeros; reset_running_stats(): mean 0, var 1, count 0.
+  if (affine) {
+    weight = register_parameter("weight", Tensor::ones({num_features}));
+    bias = register_parameter("bias", Tensor::zeros({num_features}));
+  }
+  if (track_running_stats) {
+    running_mean = register_buffer("running_mean", Tensor::zeros({num_features}));
+    running_var = register_buffer("running_var", Tensor::ones({num_features}));
+    num_batches_tracked = register_buffer("num_batches_tracked", Tensor::zeros({}, DType::i64));
+  }
+}
+
+Tensor BatchNormBase::forward(const Tensor& x) {
+  check_input_dim(x);
+  // Training, or no running statistics to use: batch statistics (PyTorch's bn_training).
+  const bool use_batch_stats = training_ || !track_running_stats;
+  Tensor y = batch_norm(x, weight, bias, running_mean, running_var, use_batch_stats, momentum, eps);
+  if (training_ && track_running_stats) {
+    // Counted (after the op succeeded) although leuko, whose momentum is always a number, never
+    // reads it: PyTorch counts it, and state dicts carry it.
+    if (num_batches_tracked.is_cuda()) {
+      LEUKO_CUDA_BRANCH(kg::increment(num_batches_tracked.data<int64_t>()));
+    } else {
+      num_batches_tracked.data<int64_t>()[0] += 1;
+    }
+  }
+  return y;
+}
+
+std::string BatchNormBase::extra_repr() const {
+  return std::to_string(num_features) + ", eps=" + detail::py_float(eps) + ", momentum=" + detail::py_float(momentum) +
+         ", affine=" + (affine ? "True" : "False") +
+         ", track_running_stats=" + (track_running_stats ? "True" : "False");
+}
+
+void BatchNorm2d::check_input_dim(const Tensor& x) const {
+  LEUKO_CHECK(x.defined() && x.dim() == 4, "BatchNorm2d: expected a 4-D input (N, C, H, W), got ",
+              x.defined() ? shape_str(x.shape()) : std::string("an undefined tensor"));
+}
+
+void BatchNorm1d::check_input_dim(const Tensor& x) const {
+  LEUKO_CHECK(x.defined() && (x.dim() == 2 || x.dim() == 3),
+              "BatchNorm1d: expected a 2-D (N, C) or 3-D (N, C, L) input, got ",
+              x.defined() ? shape_str(x.shape()) : std::string("an undefined tensor"));
+}
+
+}  // namespace leuko

@@ -1,0 +1,17 @@
+// Differentiable concatenation.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "tensor/tensor.h"
+
+namespace leuko {
+
+// Joins tensors along `dim` (negative counts from the end), as torch.cat: all have the same
+// rank, device and dtype, and the same sizes except along dim. Inception modules concatenate
+// their branches along the channels, dim 1. The result is a new tensor; the backward hands each
+// input a copy of its slice of the gradient.
+Tensor cat(const std::vector<Tensor>& tensors, int64_t dim);
+
+}  // namespace leuko

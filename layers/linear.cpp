@@ -1,0 +1,86 @@
+// linear: one gemm forward (bias added in place by the bias_add kernel), two gemms and a
+// column sum backward, recorded as one autograd node.
+#include "layers/linear.h"
+
+#include <cmath>
+
+#include "kernels/elementwise.h"
+#include "layers/dispatch.h"
+#include "layers/matmul.h"
+#include "layers/reduce.h"
+#include "tensor/autograd.h"
+
+namespace leuko {
+
+using detail::dispatch_float;
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  if (bias.defined()) detail::check_compatible("linear", {x, weight, bias});
+  else detail::check_compatible("linear", {x, weight});
+  LEUKO_CHECK(x.dim() == 2, "linear: input must be (N, in_features), got ", shape_str(x.shape()),
+              " (flatten it first)");
+  LEUKO_CHECK(weight.dim() == 2, "linear: weight must be (out_features, in_features), got ",
+              shape_str(weight.shape()));
+  const int64_t N = x.size(0), in = x.size(1), out_f = weight.size(0);
+  LEUKO_CHECK(weight.size(1) == in, "linear: input ", shape_str(x.shape()), " has ", in, " features but weight ",
+              shape_str(weight.shape()), " expects ", weight.size(1));
+  if (bias.defined()) {
+    LEUKO_CHECK(bias.dim() == 1 && bias.size(0) == out_f, "linear: bias must be (", out_f, ",) for weight ",
+                shape_str(weight.shape()), ", got ", shape_str(bias.shape()));
+  }
+  Tensor out = Tensor::empty({N, out_f}, x.dtype(), x.device());  // (N, out)
+  detail::gemm(out, x, false, weight, true);                       // (N, in) @ (out, in)^T
+  if (bias.defined() && N > 0) {  // each row gets the bias: bias_add with C = out, inner = 1
+    if (x.is_cuda()) {
+      LEUKO_CUDA_BRANCH(kernels::cuda::bias_add(out.data<float>(), out.data<float>(), bias.data<float>(), N, out_f, 1));
+    } else {
+      dispatch_float(x, "linear", [&](auto tag) {
+        using T = decltype(tag);
+        kernels::cpu::bias_add(out.data<T>(), out.data<T>(), bias.data<T>(), N, out_f, 1);
+      });
+    }
+  }
+  if (autograd::needs_record({x, weight, bias})) {
+    // dx needs only the weight and dweight only x: save each only when the other is wanted.
+    Tensor sx = weight.requires_grad() ? x.detach() : Tensor();
+    Tensor sw = x.requires_grad() ? weight.detach() : Tensor();
+    autograd::record(out, "linear", {x, weight, bias}, [sx, sw](const Tensor& g, const std::vector<bool>& need) {
+      Tensor gx, gw, gb;
+      if (need[0]) {  // (N, out) @ (out, in) -> (N, in)
+        gx = Tensor::empty({g.size(0), sw.size(1)}, g.dtype(), g.device());
+        detail::gemm(gx, g, false, sw, false);
+      }
+      if (need[1]) {  // (N, out)^T @ (N, in) -> (out, in)
+        gw = Tensor::empty({g.size(1), sx.size(1)}, g.dtype(), g.device());
+        detail::gemm(gw, g, true, sx, false);
+      }
+      if (need[2]) gb = sum_to(g, {1, g.size(1)}).reshape({g.size(1)});  // sum over the batch
+      return std::vector<Tensor>{gx, gw, gb};
+    });
+  }
+  return out;
+}
+
+// ---- Module -------------------------------------------------------------------------------------
+
+Linear::Linear(int64_t in, int64_t out, bool with_bias, Generator& gen) : in_features(in), out_features(out) {
+  LEUKO_CHECK(in >= 1 && out >= 1, "Linear: in_features and out_features must be positive, got ", in, " and ", out);
+  // PyTorch's reset_parameters: kaiming_uniform_(a = sqrt(5)) gives bound
+  // gain * sqrt(3 / fan_in) with gain = sqrt(2 / (1 + 5)), i.e. 1 / sqrt(in).
+  weight = register_parameter("weight", Tensor::empty({out, in}));
+  init::kaiming_uniform_(weight, std::sqrt(5.0), init::FanMode::fan_in, "leaky_relu", gen);
+  if (with_bias) {
+    const double bound = 1.0 / std::sqrt(double(in));
+    bias = register_parameter("bias", Tensor::empty({out}));
+    init::uniform_(bias, -bound, bound, gen);
+  }
+}
+
+Tensor Linear::forward(const Tensor& x) { return linear(x, weight, bias); }
+
+std::string Linear::extra_repr() const {
+  return "in_features=" + std::to_string(in_features) + ", out_features=" + std::to_string(out_features) +
+         ", bias=" + (bias.defined() ? "True" : "False");
+}
+
+}  // namespace leuko

@@ -1,0 +1,190 @@
+// Pooling: forward through kernels/pool.h, backward recorded beside it. Max pooling saves its
+// argmax indices (int64, as PyTorch's) rather than its input: the backward needs only where
+// each maximum was. The average poolings save nothing but the shape.
+#include "layers/pool.h"
+
+#include "kernels/pool.h"
+#include "layers/dispatch.h"
+#include "tensor/autograd.h"
+
+namespace leuko {
+
+using detail::dispatch_float;
+namespace kc = kernels::cpu;
+namespace kg = kernels::cuda;
+
+int64_t pool_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, bool ceil_mode) {
+  const int64_t num = in + 2 * pad - kernel + (ceil_mode ? stride - 1 : 0);
+  // Floor division also for a negative numerator (a window larger than the padded input), so
+  // the caller sees a size <= 0 and reports it.
+  int64_t out = (num >= 0 ? num / stride : -((-num + stride - 1) / stride)) + 1;
+  // ceil_mode may add a window that starts in the right padding: PyTorch drops it.
+  if (ceil_mode && (out - 1) * stride >= in + pad) out--;
+  return out;
+}
+
+namespace {
+
+// Checks the arguments of a pooling op and returns its geometry.
+kernels::Pool2d pool_geometry(const char* op, const Tensor& x, int64_t kernel, int64_t stride, int64_t padding,
+                              bool ceil_mode) {
+  detail::check_compatible(op, {x});
+  detail::check_rank(op, "input", x, 4);
+  LEUKO_CHECK(kernel >= 1 && stride >= 1 && padding >= 0, op, ": kernel ", kernel, ", stride ", stride,
+              " and padding ", padding, " must be >= 1, >= 1 and >= 0");
+  // Larger padding would allow windows made only of padding (a max of nothing).
+  LEUKO_CHECK(padding <= kernel / 2, op, ": padding ", padding, " must be at most half the kernel size ", kernel);
+  kernels::Pool2d p;
+  p.planes = x.size(0) * x.size(1);
+  p.H = x.size(2), p.W = x.size(3);
+  p.kh = p.kw = kernel;
+  p.sh = p.sw = stride;
+  p.ph = p.pw = padding;
+  p.OH = pool_output_size(p.H, kernel, stride, padding, ceil_mode);
+  p.OW = pool_output_size(p.W, kernel, stride, padding, ceil_mode);
+  LEUKO_CHECK(p.OH >= 1 && p.OW >= 1, op, ": input ", shape_str(x.shape()), " is too small for kernel ", kernel,
+              ", stride ", stride, ", padding ", padding, " (output ", p.OH, "x", p.OW, ")");
+  return p;
+}
+
+}  // namespace
+
+std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding,
+                                                  bool ceil_mode) {
+  const kernels::Pool2d p = pool_geometry("max_pool2d", x, kernel, stride, padding, ceil_mode);
+  const Shape out_shape{x.size(0), x.size(1), p.OH, p.OW};
+  Tensor out = Tensor::empty(out_shape, x.dtype(), x.device());
+  Tensor indices = Tensor::empty(out_shape, DType::i64, x.device());  // (N, C, OH, OW) argmax h * W + w
+  if (x.is_cuda()) {
+    LEUKO_CUDA_BRANCH(kg::max_pool2d_forward(out.data<float>(), indices.data<int64_t>(), x.data<float>(), p));
+  } else {
+    dispatch_float(x, "max_pool2d", [&](auto tag) {
+      using T = decltype(tag);
+      kc::max_pool2d_forward(out.data<T>(), indices.data<int64_t>(), x.data<T>(), p);
+    });
+  }
+  if (autograd::needs_record({x})) {
+    const Shape in_shape = x.shape();
+    const Tensor idx = indices.detach();
+    autograd::record(out, "max_pool2d", {x}, [p, in_shape, idx](const Tensor& g, const std::vector<bool>&) {
+      Tensor gx = Tensor::empty(in_shape, g.dtype(), g.device());  // (N, C, H, W)
+      if (g.is_cuda()) {
+        LEUKO_CUDA_BRANCH(kg::max_pool2d_backward(gx.data<float>(), g.data<float>(), idx.data<int64_t>(), p));
+      } else {
+        dispatch_float(g, "max_pool2d backward", [&](auto tag) {
+          using T = decltype(tag);
+          kc::max_pool2d_backward(gx.data<T>(), g.data<T>(), idx.data<int64_t>(), p);
+        });
+      }
+      return std::vector<Tensor>{gx};
+    });
+  }
+  return {out, indices};
+}
+
+Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding, bool ceil_mode) {
+  return max_pool2d_with_indices(x, kernel, stride, padding, ceil_mode).first;
+}
+
+Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding, bool ceil_mode,
+                  bool count_include_pad) {
+  const kernels::Pool2d p = pool_geometry("avg_pool2d", x, kernel, stride, padding, ceil_mode);
+  Tensor out = Tensor::empty({x.size(0), x.size(1), p.OH, p.OW}, x.dtype(), x.device());
+  if (x.is_cuda()) {
+    LEUKO_CUDA_BRANCH(kg::avg_pool2d_forward(out.data<float>(), x.data<float>(), p, count_include_pad));
+  } else {
+    dispatch_float(x, "avg_pool2d", [&](auto tag) {
+      using T = decltype(tag);
+      kc::avg_pool2d_forward(out.data<T>(), x.data<T>(), p, count_include_pad);
+    });
+  }
+  if (autograd::needs_record({x})) {
+    const Shape in_shape = x.shape();
+    auto backward = [p, in_shape, count_include_pad](const Tensor& g, const std::vector<bool>&) {
+      Tensor gx = Tensor::empty(in_shape, g.dtype(), g.device());  // (N, C, H, W)
+      if (g.is_cuda()) {
+        LEUKO_CUDA_BRANCH(kg::avg_pool2d_backward(gx.data<float>(), g.data<float>(), p, count_include_pad));
+      } else {
+        dispatch_float(g, "avg_pool2d backward", [&](auto tag) {
+          using T = decltype(tag);
+          kc::avg_pool2d_backward(gx.data<T>(), g.data<T>(), p, count_include_pad);
+        });
+      }
+      return std::vector<Tensor>{gx};
+    };
+    autograd::record(out, "avg_pool2d", {x}, backward);
+  }
+  return out;
+}
+
+Tensor adaptive_avg_pool2d(const Tensor& x, int64_t out_h, int64_t out_w) {
+  detail::check_compatible("adaptive_avg_pool2d", {x});
+  detail::check_rank("adaptive_avg_pool2d", "input", x, 4);
+  LEUKO_CHECK(out_h >= 1 && out_w >= 1, "adaptive_avg_pool2d: output size ", out_h, "x", out_w, " must be positive");
+  LEUKO_CHECK(x.size(2) >= 1 && x.size(3) >= 1, "adaptive_avg_pool2d: empty input plane ", shape_str(x.shape()));
+  kernels::Pool2d p;
+  p.planes = x.size(0) * x.size(1);
+  p.H = x.size(2), p.W = x.size(3), p.OH = out_h, p.OW = out_w;
+  Tensor out = Tensor::empty({x.size(0), x.size(1), out_h, out_w}, x.dtype(), x.device());
+  if (x.is_cuda()) {
+    LEUKO_CUDA_BRANCH(kg::adaptive_avg_pool2d_forward(out.data<float>(), x.data<float>(), p));
+  } else {
+    dispatch_float(x, "adaptive_avg_pool2d", [&](auto tag) {
+      using T = decltype(tag);
+      kc::adaptive_avg_pool2d_forward(out.data<T>(), x.data<T>(), p);
+    });
+  }
+  if (autograd::needs_record({x})) {
+    const Shape in_shape = x.shape();
+    autograd::record(out, "adaptive_avg_pool2d", {x}, [p, in_shape](const Tensor& g, const std::vector<bool>&) {
+      Tensor gx = Tensor::empty(in_shape, g.dtype(), g.device());  // (N, C, H, W)
+      if (g.is_cuda()) {
+        LEUKO_CUDA_BRANCH(kg::adaptive_avg_pool2d_backward(gx.data<float>(), g.data<float>(), p));
+      } else {
+        dispatch_float(g, "adaptive_avg_pool2d backward", [&](auto tag) {
+          using T = decltype(tag);
+          kc::adaptive_avg_pool2d_backward(gx.data<T>(), g.data<T>(), p);
+        });
+      }
+      return std::vector<Tensor>{gx};
+    });
+  }
+  return out;
+}
+
+// ---- Modules --------------------------------------------------------------------------------
+
+namespace {
+const char* py_bool(bool b) { return b ? "True" : "False"; }
+}  // namespace
+
+MaxPool2d::MaxPool2d(int64_t kernel_size_, int64_t stride_, int64_t padding_, bool ceil_mode_)
+    : kernel_size(kernel_size_), stride(stride_ == 0 ? kernel_size_ : stride_), padding(padding_),
+      ceil_mode(ceil_mode_) {}
+
+Tensor MaxPool2d::forward(const Tensor& x) { return max_pool2d(x, kernel_size, stride, padding, ceil_mode); }
+
+std::string MaxPool2d::extra_repr() const {
+  return detail::concat("kernel_size=", kernel_size, ", stride=", stride, ", padding=", padding,
+                        ", dilation=1, ceil_mode=", py_bool(ceil_mode));
+}
+
+AvgPool2d::AvgPool2d(int64_t kernel_size_, int64_t stride_, int64_t padding_, bool ceil_mode_,
+                     bool count_include_pad_)
+    : kernel_size(kernel_size_), stride(stride_ == 0 ? kernel_size_ : stride_), padding(padding_),
+      ceil_mode(ceil_mode_), count_include_pad(count_include_pad_) {}
+
+Tensor AvgPool2d::forward(const Tensor& x) {
+  return avg_pool2d(x, kernel_size, stride, padding, ceil_mode, count_include_pad);
+}
+
+std::string AvgPool2d::extra_repr() const {  // PyTorch prints these three only
+  return detail::concat("kernel_size=", kernel_size, ", stride=", stride, ", padding=", padding);
+}
+
+std::string AdaptiveAvgPool2d::extra_repr() const {
+  if (square_) return detail::concat("output_size=", out_h);
+  return detail::concat("output_size=(", out_h, ", ", out_w, ")");
+}
+
+}  // namespace leuko

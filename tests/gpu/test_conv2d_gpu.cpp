@@ -1,0 +1,156 @@
+// conv2d on the GPU (cuDNN, float32) against the CPU (float64): forward, data, weight and bias
+// gradients, on the configurations of the CPU tests and on random odd shapes; strict fp32 and
+// TF32; the algorithm cache.
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "gpu/gpu_helpers.h"
+#include "layers/conv2d.h"
+#include "tensor/device.h"
+
+using namespace leuko;
+using V = const std::vector<Tensor>&;
+
+namespace {
+
+// Sets the GPU precision for a scope.
+struct PrecisionScope {
+  Precision saved = precision();
+  explicit PrecisionScope(Precision p) { set_precision(p); }
+  ~PrecisionScope() { set_precision(saved); }
+};
+
+struct Config {
+  std::string name;
+  Shape x, w;
+  Conv2dOptions opt;
+  bool bias = true;
+  bool x_grad = true;
+};
+
+const std::vector<Config> kConfigs = {
+    {"3x3", {2, 3, 9, 9}, {4, 3, 3, 3}, {}},
+    {"stride 2, padding 1", {3, 5, 17, 15}, {7, 5, 3, 3}, {2, 1}},
+    {"padding 2, 5x5", {2, 3, 11, 13}, {6, 3, 5, 5}, {1, 2}},
+    {"dilation 2, padding 2", {2, 4, 15, 13}, {5, 4, 3, 3}, {1, 2, 2}},
+    {"groups 2, (2, 3) kernel, stride (1, 2)", {2, 6, 11, 12}, {4, 3, 2, 3}, {{1, 2}, {1, 0}, 1, 2}},
+    {"depthwise", {3, 8, 13, 13}, {8, 1, 3, 3}, {1, 1, 1, 8}},
+    {"1x1, no bias", {4, 16, 7, 9}, {8, 16, 1, 1}, {}, false},
+    {"1x1 stride 2", {2, 6, 9, 11}, {5, 6, 1, 1}, {2}},
+    {"11x11 stride 4 padding 2 (AlexNet conv1 on 67x67)", {2, 3, 67, 67}, {16, 3, 11, 11}, {4, 2}},
+    {"first layer: input without grad", {2, 3, 19, 17}, {8, 3, 3, 3}, {1, 1}, true, false},
+    {"wide: 64 -> 128 channels, 28x28, batch 8", {8, 64, 28, 28}, {128, 64, 3, 3}, {1, 1}},
+};
+
+void run(const Config& c, double tol, uint64_t seed) {
+  INFO("config: " << c.name);
+  Tensor x = test::randn_t(c.x, seed, DType::f32);
+  if (c.x_grad) x.set_requires_grad(true);
+  std::vector<Tensor> inputs = {x, test::leaf(test::randn_t(c.w, seed + 1, DType::f32))};
+  const Conv2dOptions opt = c.opt;
+  if (c.bias) {
+    inputs.push_back(test::leaf(test::randn_t({c.w[0]}, seed + 2, DType::f32)));
+    test::check_gpu_matches_cpu([opt](V in) { return conv2d(in[0], in[1], in[2], opt); }, inputs, tol, seed + 3);
+  } else {
+    test::check_gpu_matches_cpu([opt](V in) { return conv2d(in[0], in[1], Tensor(), opt); }, inputs, tol, seed + 3);
+  }
+}
+
+// A random geometry with odd sizes: N 1..4, C and K 1..9, H and W 5..26, kernels 1..5, stride
+// 1..3, padding 0..2, dilation 1..2, groups 1..3 (channels made divisible); resized until the
+// output is at least 1x1.
+Config random_config(Generator& g) {
+  auto pick = [&](int64_t lo, int64_t hi) { return lo + int64_t(g.below(uint64_t(hi - lo + 1))); };
+  Config c;
+  const int64_t groups = pick(1, 3);
+  const int64_t cg = pick(1, 3), kg = pick(1, 3), R = pick(1, 5), S = pick(1, 5);
+  c.opt = Conv2dOptions{{pick(1, 3), pick(1, 3)}, {pick(0, 2), pick(0, 2)}, {pick(1, 2), pick(1, 2)}, groups};
+  const int64_t min_h = c.opt.dilation.h * (R - 1) + 1, min_w = c.opt.dilation.w * (S - 1) + 1;
+  c.x = {pick(1, 4), cg * groups, std::max(min_h, pick(5, 26)), std::max(min_w, pick(5, 26))};
+  c.w = {kg * groups, cg, R, S};
+  c.bias = g.below(2) == 0;
+  c.name = "random x " + shape_str(c.x) + " w " + shape_str(c.w) + " stride (" + std::to_string(c.opt.stride.h) +
+           ", " + std::to_string(c.opt.stride.w) + ") padding (" + std::to_string(c.opt.padding.h) + ", " +
+           std::to_string(c.opt.padding.w) + ") dilation (" + std::to_string(c.opt.dilation.h) + ", " +
+           std::to_string(c.opt.dilation.w) + ") groups " + std::to_string(groups);
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("conv2d GPU: strict fp32 matches the CPU on every configuration") {
+  PrecisionScope fp32(Precision::fp32);
+  uint64_t seed = 100;
+  // Strict float32 (FMA math, no TF32) against float64: rounding of sums of up to ~600 terms
+  // (forward and data gradient) or N*P*Q terms (weight gradient), measured as the relative
+  // norm of the difference: 1e-5.
+  for (const Config& c : kConfigs) run(c, 1e-5, seed += 10);
+}
+
+TEST_CASE("conv2d GPU: strict fp32 matches the CPU on random odd shapes") {
+  PrecisionScope fp32(Precision::fp32);
+  Generator g(2024);
+  uint64_t seed = 1000;
+  for (int i = 0; i < 12; i++) run(random_config(g), 1e-5, seed += 10);  // as above: 1e-5 relative
+}
+
+TEST_CASE("conv2d GPU: TF32 is close to the CPU") {
+  PrecisionScope tf32(Precision::tf32);
+  uint64_t seed = 2000;
+  // TF32 keeps 10 bits of mantissa in the products (relative rounding ~5e-4 per term): 1e-2
+  // on the relative norm of the difference.
+  for (const Config& c : kConfigs) run(c, 1e-2, seed += 10);
+}
+
+TEST_CASE("conv2d GPU: the algorithm is searched once per shape, and a second call gives the same result") {
+  PrecisionScope fp32(Precision::fp32);
+  // A geometry no other test uses, so its first call must search.
+  const Conv2dOptions opt{{1, 2}, {2, 1}, {1, 1}, 1};
+  Tensor x = test::leaf(test::randn_t({3, 5, 21, 19}, 3001, DType::f32, Device::CUDA));
+  Tensor w = test::leaf(test::randn_t({7, 5, 3, 4}, 3002, DType::f32, Device::CUDA));
+  Tensor b = test::leaf(test::randn_t({7}, 3003, DType::f32, Device::CUDA));
+  const int64_t s0 = conv2d_algorithm_searches();
+  Tensor y1 = conv2d(x, w, b, opt);
+  const int64_t s1 = conv2d_algorithm_searches();
+  CHECK(s1 == s0 + 1);  // the forward direction, searched once
+  Tensor y2 = conv2d(x, w, b, opt);
+  CHECK(conv2d_algorithm_searches() == s1);  // cached: no second search
+  CHECK(test::max_abs_diff(y1, y2) == 0.0);  // the same algorithm on the same data: bitwise equal
+
+  Tensor dy = test::randn_t(y1.shape(), 3004, DType::f32, Device::CUDA);
+  y1.backward(dy);
+  const int64_t s2 = conv2d_algorithm_searches();
+  CHECK(s2 == s1 + 2);  // backward data and backward filter, once each
+  Tensor gx = x.grad().clone(), gw = w.grad().clone(), gb = b.grad().clone();
+  x.zero_grad();
+  w.zero_grad();
+  b.zero_grad();
+  y2.backward(dy);
+  CHECK(conv2d_algorithm_searches() == s2);
+  // Deterministic algorithms only (no atomics): the gradients repeat bit for bit.
+  CHECK(test::max_abs_diff(x.grad(), gx) == 0.0);
+  CHECK(test::max_abs_diff(w.grad(), gw) == 0.0);
+  CHECK(test::max_abs_diff(b.grad(), gb) == 0.0);
+
+  // Another precision is another key: TF32 searches again for the same shape.
+  {
+    PrecisionScope tf32(Precision::tf32);
+    Tensor y3 = conv2d(x.detach(), w.detach(), b.detach(), opt);
+    CHECK(conv2d_algorithm_searches() == s2 + 1);
+    CHECK(test::rel_error(y3, y1) <= 1e-2);  // TF32 against fp32: 1e-2 relative
+  }
+}
+
+TEST_CASE("conv2d GPU: Conv2d module moved to the GPU matches its CPU copy") {
+  PrecisionScope fp32(Precision::fp32);
+  Generator gen(9);
+  Conv2d m(3, 8, {5, 3}, {2, {2, 1}}, true, gen);
+  Tensor x = test::randn_t({2, 3, 17, 14}, 4001, DType::f32);
+  Tensor y_cpu = m(x);
+  m.to(Device::CUDA);
+  CHECK(m.weight.is_cuda());
+  Tensor y_gpu = m(x.cuda());
+  CHECK(test::rel_error(y_gpu, y_cpu) <= 1e-5);  // float32 on both sides, different sum orders: 1e-5
+}
