@@ -1,0 +1,165 @@
+#include "tools/leuko/run_config.h"
+
+#include "tensor/safetensors.h"
+
+namespace leuko::cli {
+
+nlohmann::json RunConfig::to_json() const {
+  nlohmann::json j;
+  j["model"] = model;
+  j["data"] = data;
+  j["task"] = task;
+  j["benign"] = benign;
+  j["class_names"] = class_names;
+  j["classes"] = classes;
+  j["input"] = input;
+  j["epochs"] = epochs;
+  j["batch"] = batch;
+  j["optimizer"] = optimizer;
+  j["lr"] = lr;
+  j["momentum"] = momentum;
+  j["weight_decay"] = weight_decay;
+  j["schedule"] = schedule;
+  j["warmup_epochs"] = warmup_epochs;
+  j["label_smoothing"] = label_smoothing;
+  j["class_weights"] = class_weights;
+  j["augment"] = augment;
+  j["crop_scale_min"] = crop_scale_min;
+  j["precision"] = precision;
+  j["best_metric"] = best_metric;
+  j["seed"] = seed;
+  j["workers"] = workers;
+  j["device"] = device;
+  j["mean"] = {mean[0], mean[1], mean[2]};
+  j["std"] = {std[0], std[1], std[2]};
+  return j;
+}
+
+RunConfig RunConfig::from_json(const nlohmann::json& j, const std::string& source) {
+  RunConfig c;
+  if (!j.is_object()) throw Error(source + ": the run configuration is not a JSON object");
+  auto get = [&](const char* key, auto& field) {
+    if (!j.contains(key)) return;
+    try {
+      j.at(key).get_to(field);
+    } catch (const std::exception&) {
+      throw Error(source + ": field '" + key + "' has the wrong type");
+    }
+  };
+  get("model", c.model);
+  get("data", c.data);
+  get("task", c.task);
+  get("benign", c.benign);
+  get("class_names", c.class_names);
+  get("classes", c.classes);
+  get("input", c.input);
+  get("epochs", c.epochs);
+  get("batch", c.batch);
+  get("optimizer", c.optimizer);
+  get("lr", c.lr);
+  get("momentum", c.momentum);
+  get("weight_decay", c.weight_decay);
+  get("schedule", c.schedule);
+  get("warmup_epochs", c.warmup_epochs);
+  get("label_smoothing", c.label_smoothing);
+  get("class_weights", c.class_weights);
+  get("augment", c.augment);
+  get("crop_scale_min", c.crop_scale_min);
+  get("precision", c.precision);
+  get("best_metric", c.best_metric);
+  get("seed", c.seed);
+  get("workers", c.workers);
+  get("device", c.device);
+  std::vector<float> m, s;
+  get("mean", m);
+  get("std", s);
+  if (m.size() == 3) c.mean = {m[0], m[1], m[2]};
+  if (s.size() == 3) c.std = {s[0], s[1], s[2]};
+  if (c.classes < 1) throw Error(source + ": field 'classes' must be at least 1");
+  return c;
+}
+
+data::TransformSpec RunConfig::train_transform() const {
+  data::TransformSpec t = data::TransformSpec::eval(int(input));
+  if (augment == "flips" || augment == "crop") t.hflip = t.vflip = t.rotate90 = true;
+  if (augment == "crop") {
+    t.random_resized_crop = true;
+    t.scale_min = crop_scale_min;
+  }
+  t.mean = mean;
+  t.std = std;
+  return t;
+}
+
+data::TransformSpec RunConfig::eval_transform() const {
+  data::TransformSpec t = data::TransformSpec::eval(int(input));
+  t.mean = mean;
+  t.std = std;
+  return t;
+}
+
+void save_checkpoint(const std::string& path, const Net& net, const optim::Optimizer* opt, const RunConfig& config,
+                     const TrainState& state) {
+  NamedTensors tensors = net.state_dict();
+  std::map<std::string, std::string> meta{{"format", "pt"},
+                                          {"leuko.config", config.to_json().dump()},
+                                          {"leuko.epoch", std::to_string(state.epoch)},
+                                          {"leuko.step", std::to_string(state.step)},
+                                          {"leuko.best", nlohmann::json(state.best).dump()},
+                                          {"leuko.best_epoch", std::to_string(state.best_epoch)},
+                                          {"leuko.rng", std::to_string(state.rng_state)}};
+  if (opt != nullptr) {
+    for (auto& [name, t] : opt->state()) tensors.emplace_back("optim." + name, t);
+    for (auto& [k, v] : opt->state_metadata()) meta[k] = v;
+  }
+  save_safetensors(path, tensors, meta);
+}
+
+Checkpoint load_checkpoint(const std::string& path) {
+  SafetensorsFile f = load_safetensors(path);
+  auto it = f.metadata.find("leuko.config");
+  if (it == f.metadata.end()) {
+    throw Error(path + ": not a leuko checkpoint (no run configuration in its metadata); weights exported "
+                       "from PyTorch are loaded with `leuko train --init FILE`");
+  }
+  Checkpoint c;
+  c.metadata = f.metadata;
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(it->second);
+  } catch (const std::exception&) {
+    throw Error(path + ": its run configuration is not valid JSON");
+  }
+  c.config = RunConfig::from_json(j, path);
+  auto num = [&](const char* key) -> std::string {
+    auto m = f.metadata.find(key);
+    return m == f.metadata.end() ? "0" : m->second;
+  };
+  try {
+    c.state.epoch = std::stoll(num("leuko.epoch"));
+    c.state.step = std::stoll(num("leuko.step"));
+    c.state.best = std::stod(num("leuko.best"));
+    c.state.best_epoch = std::stoll(num("leuko.best_epoch"));
+    c.state.rng_state = std::stoull(num("leuko.rng"));
+  } catch (const std::exception&) {
+    throw Error(path + ": its training state is not readable");
+  }
+  NetOptions o;
+  o.num_classes = c.config.classes;
+  c.net = make_net(c.config.model, o);
+  NamedTensors weights;
+  for (auto& [name, t] : f.tensors) {
+    if (name.rfind("optim.", 0) == 0) c.optimizer_state.emplace_back(name.substr(6), t);
+    else weights.emplace_back(name, t);
+  }
+  try {
+    c.net->load_state_dict(weights, true);
+  } catch (const Error& e) {
+    throw Error(path + ": does not fit " + c.config.model + " with " + std::to_string(c.config.classes) +
+                " classes: " + e.what());
+  }
+  c.net->eval();
+  return c;
+}
+
+}  // namespace leuko::cli
