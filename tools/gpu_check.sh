@@ -2,10 +2,23 @@
 # The one script a GPU machine runs: build with ninja on all cores, run the GPU tests (and the
 # CPU tests, which take seconds there), print a short summary. Results also go to $OUT when set
 # (the device tool's output folder), else to build-gpu/.
-#   tools/gpu_check.sh            build + all tests
-#   tools/gpu_check.sh -L gpu     build + the GPU tests only (arguments go to ctest)
+#   tools/gpu_check.sh            build + all tests + the leuko/PyTorch speed table
+#   tools/gpu_check.sh -L gpu     build + the GPU tests only (other arguments go to ctest)
+#   tools/gpu_check.sh --no-bench     without the speed table
+#   tools/gpu_check.sh --bench-only   build + the speed table, no tests
+# The speed table (tools/bench_compare.py --quick, docs/PERFORMANCE.md) is capped at
+# LEUKO_BENCH_BUDGET seconds (default 300), so build + tests + bench fit a 15-minute session;
+# LEUKO_PYTHON names the Python with torch and torchvision (default python3).
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+bench=1 tests=1 ctest_args=()
+for arg in "$@"; do
+  case "$arg" in
+    --no-bench) bench=0 ;;
+    --bench-only) tests=0 ;;
+    *) ctest_args+=("$arg") ;;
+  esac
+done
 build=${LEUKO_BUILD_DIR:-$root/build-gpu}
 out=${OUT:-$build}
 mkdir -p "$build" "$out"
@@ -20,19 +33,38 @@ ninja -C "$build" -j "$(nproc)" >"$out/build.log" 2>&1 ||
 built=$(date +%s)
 
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | sed 's/^/card: /'
-"$build/leuko" demo >"$out/demo.log" 2>&1; demo_rc=$?
-(cd "$build" && ctest --output-on-failure -j 4 "${@}" >"$out/ctest.log" 2>&1); test_rc=$?
+demo_rc=0 test_rc=0 bench_rc=0
+if [ $tests = 1 ]; then
+  "$build/leuko" demo >"$out/demo.log" 2>&1; demo_rc=$?
+  (cd "$build" && ctest --output-on-failure -j 4 ${ctest_args[@]+"${ctest_args[@]}"} >"$out/ctest.log" 2>&1); test_rc=$?
+fi
 done_at=$(date +%s)
+# The speed table: one leuko process per cell, one PyTorch process for all, within the budget.
+if [ $bench = 1 ]; then
+  "${LEUKO_PYTHON:-python3}" "$root/tools/bench_compare.py" --quick --device cuda --leuko "$build/leuko" \
+    --python "${LEUKO_PYTHON:-python3}" --budget "${LEUKO_BENCH_BUDGET:-300}" --out "$out/bench" \
+    >"$out/bench.log" 2>&1; bench_rc=$?
+fi
+benched=$(date +%s)
 
 echo
 echo "== gpu_check summary =="
-echo "build: $((built - start)) s, tests: $((done_at - built)) s"
-echo "demo: $([ $demo_rc = 0 ] && echo pass || echo FAIL) ($(grep -m1 'leuko demo on' "$out/demo.log"))"
-grep -E "^ *[0-9]+/[0-9]+ Test" "$out/ctest.log" | sed -E 's/^ *[0-9]+\/[0-9]+ Test +#[0-9]+: //' |
-  awk '{printf "  %-40s %s\n", $1, $3}'
-grep -E "tests passed|tests failed" "$out/ctest.log"
-if [ $test_rc != 0 ]; then
-  echo "-- failures --"
-  grep -B2 -A12 -E "ERROR|FAILED|CHECK\(|REQUIRE\(" "$out/ctest.log" | head -80
+echo "build: $((built - start)) s, tests: $((done_at - built)) s, bench: $((benched - done_at)) s"
+if [ $tests = 1 ]; then
+  echo "demo: $([ $demo_rc = 0 ] && echo pass || echo FAIL) ($(grep -m1 'leuko demo on' "$out/demo.log"))"
+  grep -E "^ *[0-9]+/[0-9]+ Test" "$out/ctest.log" | sed -E 's/^ *[0-9]+\/[0-9]+ Test +#[0-9]+: //' |
+    awk '{printf "  %-40s %s\n", $1, $3}'
+  grep -E "tests passed|tests failed" "$out/ctest.log"
+  if [ $test_rc != 0 ]; then
+    echo "-- failures --"
+    grep -B2 -A12 -E "ERROR|FAILED|CHECK\(|REQUIRE\(" "$out/ctest.log" | head -80
+  fi
+fi
+if [ $bench = 1 ]; then
+  # A measurement, not a test: a failed cell is shown in the table but does not fail the check.
+  echo
+  echo "== speed: leuko and PyTorch on this card (tools/bench_compare.py --quick; docs/PERFORMANCE.md) =="
+  if [ -f "$out/bench/bench.md" ]; then awk 'f; /^$/ {f = 1}' "$out/bench.log"; else tail -20 "$out/bench.log"; fi
+  [ $bench_rc != 0 ] && echo "bench: some leuko cells failed (see the errors above and $out/bench.log)"
 fi
 exit $(( demo_rc != 0 || test_rc != 0 ))

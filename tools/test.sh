@@ -7,6 +7,8 @@ build=${LEUKO_BUILD_DIR:-$root/build}
 "$root/tools/deps.sh" --tests
 "$root/tools/build.sh" -DLEUKO_TESTS=ON
 cd "$build"
+# Tests run in parallel: OpenMP threads that spin while waiting would starve each other.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 set +e
 ctest --output-on-failure -j "$(nproc)" "$@" 2>&1 | tee "$build/ctest.log"
 rc=${PIPESTATUS[0]}

@@ -12,5 +12,9 @@ void register_split(CLI::App& app);
 void register_synth(CLI::App& app);
 void register_info(CLI::App& app);
 void register_equivalence(CLI::App& app);
+void register_eval(CLI::App& app);
+void register_predict(CLI::App& app);
+void register_bench(CLI::App& app);
+void register_train(CLI::App& app);
 
 }  // namespace leuko::cli

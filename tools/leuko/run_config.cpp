@@ -1,5 +1,6 @@
 #include "tools/leuko/run_config.h"
 
+#include "tensor/device.h"
 #include "tensor/safetensors.h"
 
 namespace leuko::cli {
@@ -30,6 +31,7 @@ nlohmann::json RunConfig::to_json() const {
   j["seed"] = seed;
   j["workers"] = workers;
   j["device"] = device;
+  j["normalize"] = normalize;
   j["mean"] = {mean[0], mean[1], mean[2]};
   j["std"] = {std[0], std[1], std[2]};
   return j;
@@ -70,6 +72,7 @@ RunConfig RunConfig::from_json(const nlohmann::json& j, const std::string& sourc
   get("seed", c.seed);
   get("workers", c.workers);
   get("device", c.device);
+  get("normalize", c.normalize);
   std::vector<float> m, s;
   get("mean", m);
   get("std", s);
@@ -98,6 +101,14 @@ data::TransformSpec RunConfig::eval_transform() const {
   return t;
 }
 
+Device parse_device(const std::string& text) {
+  if (text == "cpu") return Device::CPU;
+  if (text == "auto") return cuda_available() ? Device::CUDA : Device::CPU;
+  LEUKO_CHECK(text == "cuda", "--device: '", text, "' is not one of auto, cpu, cuda");
+  require_cuda("--device cuda");
+  return Device::CUDA;
+}
+
 void save_checkpoint(const std::string& path, const Net& net, const optim::Optimizer* opt, const RunConfig& config,
                      const TrainState& state) {
   NamedTensors tensors = net.state_dict();
@@ -105,9 +116,12 @@ void save_checkpoint(const std::string& path, const Net& net, const optim::Optim
                                           {"leuko.config", config.to_json().dump()},
                                           {"leuko.epoch", std::to_string(state.epoch)},
                                           {"leuko.step", std::to_string(state.step)},
+                                          {"leuko.batch", std::to_string(state.batch)},
+                                          {"leuko.loss_sum", nlohmann::json(state.loss_sum).dump()},
+                                          {"leuko.correct", std::to_string(state.correct)},
+                                          {"leuko.seen", std::to_string(state.seen)},
                                           {"leuko.best", nlohmann::json(state.best).dump()},
-                                          {"leuko.best_epoch", std::to_string(state.best_epoch)},
-                                          {"leuko.rng", std::to_string(state.rng_state)}};
+                                          {"leuko.best_epoch", std::to_string(state.best_epoch)}};
   if (opt != nullptr) {
     for (auto& [name, t] : opt->state()) tensors.emplace_back("optim." + name, t);
     for (auto& [k, v] : opt->state_metadata()) meta[k] = v;
@@ -138,9 +152,12 @@ Checkpoint load_checkpoint(const std::string& path) {
   try {
     c.state.epoch = std::stoll(num("leuko.epoch"));
     c.state.step = std::stoll(num("leuko.step"));
+    c.state.batch = std::stoll(num("leuko.batch"));
+    c.state.loss_sum = std::stod(num("leuko.loss_sum"));
+    c.state.correct = std::stoll(num("leuko.correct"));
+    c.state.seen = std::stoll(num("leuko.seen"));
     c.state.best = std::stod(num("leuko.best"));
     c.state.best_epoch = std::stoll(num("leuko.best_epoch"));
-    c.state.rng_state = std::stoull(num("leuko.rng"));
   } catch (const std::exception&) {
     throw Error(path + ": its training state is not readable");
   }

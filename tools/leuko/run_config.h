@@ -52,6 +52,7 @@ struct RunConfig {
   uint64_t seed = 42;
   int64_t workers = 0;              // loader threads; 0: automatic
   std::string device = "auto";      // auto, cpu, cuda
+  std::string normalize = "imagenet";  // imagenet, or data: mean and std of the training split
   data::Channels mean = data::kImageNetMean, std = data::kImageNetStd;
 
   nlohmann::json to_json() const;
@@ -61,13 +62,24 @@ struct RunConfig {
   data::TransformSpec eval_transform() const;
 };
 
+// The device a --device setting names: "cpu", "cuda" (Error with the reason when no GPU can be
+// used) or "auto" (the GPU when one is usable, else the CPU). Error naming the text otherwise.
+Device parse_device(const std::string& text);
+
 // Where training stands after a completed epoch.
+// Where training stands. Between epochs batch == 0; a run stopped mid-epoch (Ctrl-C) records
+// how far into the epoch it got and the partial sums of that epoch, so --resume continues it
+// exactly: the loader's batches depend only on (seed, epoch) and every step reseeds leuko's
+// generator from (seed, step).
 struct TrainState {
-  int64_t epoch = 0;         // completed epochs
-  int64_t step = 0;          // optimizer steps taken
-  double best = 0;           // best validation metric so far
-  int64_t best_epoch = 0;    // the epoch that reached it (0: none yet)
-  uint64_t rng_state = 0;    // leuko's default generator, reseeded from this at each epoch
+  int64_t epoch = 0;       // completed epochs
+  int64_t step = 0;        // optimizer steps taken
+  int64_t batch = 0;       // batches done in the current (incomplete) epoch
+  double loss_sum = 0;     // the current epoch's training loss summed over its samples
+  int64_t correct = 0;     // its correctly classified training samples
+  int64_t seen = 0;        // its training samples
+  double best = 0;         // best validation metric so far
+  int64_t best_epoch = 0;  // the epoch that reached it (0: none yet)
 };
 
 // Writes a checkpoint atomically: the model's state_dict, the optimizer's state (when given)

@@ -1,0 +1,187 @@
+// The trainer end to end on a tiny synthetic dataset (CPU): it learns, it writes every file of
+// the run folder, a stopped run resumes to exactly the weights of an uninterrupted one, and a
+// NaN loss or a bad folder stops it with one line.
+#include <unistd.h>
+
+#include <filesystem>
+#include <limits>
+
+#include "data/synth.h"
+#include "helpers.h"
+#include "tensor/safetensors.h"
+#include "tools/leuko/plot.h"
+#include "tools/leuko/trainer.h"
+
+namespace leuko::test {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// A synthetic dataset (4 classes x 10 images of 40x40), made once for the whole file.
+const std::string& tiny_data() {
+  static std::string dir = [] {
+    std::string d = (fs::temp_directory_path() / ("leuko-train-data-" + std::to_string(getpid()))).string();
+    fs::remove_all(d);
+    data::SynthOptions o;
+    o.per_class = 10;
+    o.size = 40;
+    o.seed = 3;
+    o.format = "png";
+    data::write_synth_dataset(d, o, nullptr);
+    return d;
+  }();
+  return dir;
+}
+
+std::string fresh_dir(const std::string& name) {
+  std::string d = (fs::temp_directory_path() / ("leuko-train-" + name + "-" + std::to_string(getpid()))).string();
+  fs::remove_all(d);
+  return d;
+}
+
+cli::TrainOptions tiny_options(const std::string& out) {
+  cli::TrainOptions o;
+  cli::RunConfig& c = o.config;
+  c.model = "resnet18";
+  c.data = tiny_data();
+  c.input = 32;
+  c.epochs = 2;
+  c.batch = 8;
+  c.optimizer = "adamw";
+  c.lr = 1e-3;
+  c.weight_decay = 1e-4;
+  c.schedule = "cosine";
+  c.warmup_epochs = 1;
+  c.label_smoothing = 0.1;
+  c.class_weights = true;
+  c.augment = "flips";
+  c.device = "cpu";
+  c.workers = 2;
+  c.seed = 5;
+  o.run_dir = out;
+  o.quiet = true;
+  return o;
+}
+
+// Every tensor of two safetensors files, compared bit for bit.
+void check_same_weights(const std::string& a, const std::string& b) {
+  SafetensorsFile fa = load_safetensors(a), fb = load_safetensors(b);
+  REQUIRE(fa.tensors.size() == fb.tensors.size());
+  for (size_t i = 0; i < fa.tensors.size(); i++) {
+    CAPTURE(fa.tensors[i].first);
+    REQUIRE(fa.tensors[i].first == fb.tensors[i].first);
+    CHECK(max_abs_diff(fa.tensors[i].second.to(DType::f64), fb.tensors[i].second.to(DType::f64)) == 0.0);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("a run writes its folder: config, split, log, curves, checkpoints, test metrics") {
+  const std::string out = fresh_dir("files");
+  cli::TrainResult r = cli::train(tiny_options(out));
+  CHECK_FALSE(r.interrupted);
+  CHECK(r.state.epoch == 2);
+  for (const char* f : {"config.json", "split.json", "log.csv", "curves.png", "last.safetensors", "best.safetensors",
+                        "test.json"})
+    CHECK_MESSAGE(fs::exists(out + "/" + f), f);
+  std::vector<cli::EpochRow> rows = cli::read_log_csv(out + "/log.csv");
+  REQUIRE(rows.size() == 2);
+  CHECK(rows[0].epoch == 1);
+  CHECK(std::isfinite(rows[1].train_loss));
+  CHECK(r.summary.find("confusion matrix") != std::string::npos);
+  // No temporary files are left behind.
+  for (auto& e : fs::directory_iterator(out)) CHECK(e.path().extension() != ".tmp");
+  // The checkpoint carries its configuration.
+  cli::Checkpoint c = cli::load_checkpoint(out + "/last.safetensors");
+  CHECK(c.config.model == "resnet18");
+  CHECK(c.config.class_names == std::vector<std::string>{"benign", "malignant"});
+  CHECK(c.state.epoch == 2);
+  CHECK(!c.optimizer_state.empty());
+}
+
+TEST_CASE("a stopped run resumes to exactly the weights of an uninterrupted one") {
+  const std::string straight = fresh_dir("straight"), stopped = fresh_dir("stopped");
+  cli::train(tiny_options(straight));
+  // 3 training images per class -> 32 train images, 4 steps per epoch: stop in the middle of
+  // the first epoch, then at the end of... resume, and again mid-second-epoch.
+  cli::TrainOptions o = tiny_options(stopped);
+  o.stop_after = 2;
+  cli::TrainResult r = cli::train(o);
+  CHECK(r.interrupted);
+  CHECK(r.state.step == 2);
+  CHECK(r.state.batch == 2);
+  cli::TrainOptions again = tiny_options("");
+  again.resume = stopped;
+  again.config.data.clear();
+  again.stop_after = 6;
+  r = cli::train(again);
+  CHECK(r.interrupted);
+  CHECK(r.state.step == 6);
+  again.stop_after = 0;
+  r = cli::train(again);
+  CHECK_FALSE(r.interrupted);
+  CHECK(r.state.epoch == 2);
+  check_same_weights(straight + "/last.safetensors", stopped + "/last.safetensors");
+  check_same_weights(straight + "/best.safetensors", stopped + "/best.safetensors");
+  std::vector<cli::EpochRow> a = cli::read_log_csv(straight + "/log.csv"), b = cli::read_log_csv(stopped + "/log.csv");
+  REQUIRE(a.size() == b.size());
+  for (size_t i = 0; i < a.size(); i++) {
+    CHECK(a[i].train_loss == doctest::Approx(b[i].train_loss).epsilon(1e-7));  // log.csv keeps 8 digits
+    CHECK(a[i].val_acc == b[i].val_acc);
+  }
+  // A finished run refuses to resume unless given more epochs.
+  CHECK_THROWS_WITH_AS(cli::train(again), doctest::Contains("already completed its 2 epochs"), Error);
+}
+
+TEST_CASE("a NaN loss stops the run, naming the step, and keeps the last good checkpoint") {
+  const std::string out = fresh_dir("nan");
+  cli::TrainOptions o = tiny_options(out);
+  o.config.epochs = 1;
+  cli::train(o);  // one good epoch: last.safetensors exists
+  const std::string before = out + "/last.safetensors";
+  cli::TrainOptions bad = tiny_options("");
+  bad.resume = out;
+  bad.config.data.clear();
+  bad.config.epochs = 3;
+  bad.extend = true;
+  // Resume with a learning rate that makes the weights explode: the resumed run keeps its own
+  // settings, so instead break the checkpoint's weights with a huge value.
+  {
+    cli::Checkpoint c = cli::load_checkpoint(before);
+    for (auto& [name, t] : c.net->named_parameters()) {
+      if (name == "fc.weight") {
+        Tensor w = t;
+        w.fill_(std::numeric_limits<double>::infinity());
+      }
+    }
+    cli::TrainState st = c.state;
+    auto opt = std::make_unique<optim::Adam>(c.net->named_parameters(), optim::AdamOptions{}, true);
+    opt->load_state(c.optimizer_state, c.metadata);
+    cli::save_checkpoint(before, *c.net, opt.get(), c.config, st);
+  }
+  CHECK_THROWS_WITH_AS(cli::train(bad), doctest::Contains("the training loss became NaN at step"), Error);
+  // The checkpoint the run started from is still there and readable.
+  CHECK_NOTHROW(cli::load_checkpoint(before));
+}
+
+TEST_CASE("bad runs are refused in one line, losing nothing") {
+  const std::string out = fresh_dir("refuse");
+  cli::TrainOptions o = tiny_options(out);
+  o.config.epochs = 1;
+  cli::train(o);
+  const auto written = fs::last_write_time(out + "/last.safetensors");
+  CHECK_THROWS_WITH_AS(cli::train(o), doctest::Contains("holds a run already"), Error);
+  CHECK(fs::last_write_time(out + "/last.safetensors") == written);
+  cli::TrainOptions missing = tiny_options(fresh_dir("missing"));
+  missing.config.data = "/nonexistent/leukemia";
+  CHECK_THROWS_WITH_AS(cli::train(missing), doctest::Contains("/nonexistent/leukemia"), Error);
+  cli::TrainOptions resume_none = tiny_options("");
+  resume_none.resume = fresh_dir("nothing");
+  CHECK_THROWS_WITH_AS(cli::train(resume_none), doctest::Contains("no last.safetensors there to resume from"), Error);
+  cli::TrainOptions bad_model = tiny_options(fresh_dir("badmodel"));
+  bad_model.config.model = "lenet";
+  CHECK_THROWS_WITH_AS(cli::train(bad_model), doctest::Contains("unknown network 'lenet'"), Error);
+}
+
+}  // namespace leuko::test

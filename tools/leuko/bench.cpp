@@ -1,0 +1,319 @@
+// `leuko bench --model M [--batch 64] [--precision fp32|tf32|bf16] [--steps 10] [--windows 5]
+//              [--warmup 5] [--classes 4] [--input S] [--device auto|cpu|cuda] [--json]`:
+// training throughput, timed as tools/bench_torch.py times PyTorch (see bench.h for what is
+// timed and every reported number; docs/PERFORMANCE.md for how the numbers are used).
+#include "tools/leuko/bench.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <vector>
+
+#include "layers/conv2d.h"
+#include "layers/elementwise.h"
+#include "layers/linear.h"
+#include "layers/loss.h"
+#include "nets/net.h"
+#include "optim/optimizer.h"
+#include "tensor/allocator.h"
+#include "tensor/device.h"
+#include "tensor/random.h"
+#include "tools/leuko/commands.h"
+
+#if LEUKO_WITH_CUDA
+#include "tensor/cuda/check_cuda.h"
+#include "tensor/cuda/context.h"
+#endif
+
+namespace leuko::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// Times one window of steps. On the GPU the host only queues work, so the host clock would
+// measure how fast kernels are launched, not run: two CUDA events on leuko's stream bracket
+// the window instead. The GPU is idle when the window starts (the previous one was waited
+// for), so the events measure from the first step's start to the last step's end, including
+// any time the GPU waits for the host to launch. On the CPU every op has finished when it
+// returns, so the host clock is exact.
+class WindowTimer {
+ public:
+  explicit WindowTimer(Device device) : cuda_(device == Device::CUDA) {
+#if LEUKO_WITH_CUDA
+    if (cuda_) {
+      LEUKO_CUDA_CHECK(cudaEventCreate(&start_));
+      LEUKO_CUDA_CHECK(cudaEventCreate(&stop_));
+    }
+#endif
+  }
+  ~WindowTimer() {
+#if LEUKO_WITH_CUDA
+    // A destructor must not throw: a failure to destroy an event is ignored, as for the cuDNN
+    // descriptors.
+    if (start_ != nullptr) (void)cudaEventDestroy(start_);
+    if (stop_ != nullptr) (void)cudaEventDestroy(stop_);
+#endif
+  }
+  WindowTimer(const WindowTimer&) = delete;
+  WindowTimer& operator=(const WindowTimer&) = delete;
+
+  void start() {
+#if LEUKO_WITH_CUDA
+    if (cuda_) {
+      LEUKO_CUDA_CHECK(cudaEventRecord(start_, cuda::stream()));
+      return;
+    }
+#endif
+    t0_ = Clock::now();
+  }
+  // Waits for the window's work and returns its duration in milliseconds.
+  double stop_ms() {
+#if LEUKO_WITH_CUDA
+    if (cuda_) {
+      LEUKO_CUDA_CHECK(cudaEventRecord(stop_, cuda::stream()));
+      LEUKO_CUDA_CHECK(cudaEventSynchronize(stop_));
+      float ms = 0;
+      LEUKO_CUDA_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
+      return ms;
+    }
+#endif
+    return 1e3 * seconds_since(t0_);
+  }
+
+ private:
+  bool cuda_;
+  Clock::time_point t0_;
+#if LEUKO_WITH_CUDA
+  cudaEvent_t start_ = nullptr, stop_ = nullptr;
+#endif
+};
+
+// Sets the precision for its lifetime and restores the previous one, exceptions included.
+class PrecisionScope {
+ public:
+  explicit PrecisionScope(Precision p) : saved_(precision()) { set_precision(p); }
+  ~PrecisionScope() { set_precision(saved_); }
+  PrecisionScope(const PrecisionScope&) = delete;
+  PrecisionScope& operator=(const PrecisionScope&) = delete;
+
+ private:
+  Precision saved_;
+};
+
+// Multiply-adds per image of the convolutions and linear layers in a traced forward pass (as
+// `leuko info` counts them; the other layers are a few percent of the arithmetic at most).
+int64_t macs_per_image(const ModuleTrace& trace) {
+  int64_t macs = 0;
+  for (const TraceRow& r : trace.rows) {
+    if (r.output.empty() || r.output[0] == 0) continue;
+    const int64_t per_image = shape_numel(r.output) / r.output[0];  // output elements of one image
+    if (auto* c = dynamic_cast<const Conv2d*>(r.module)) {
+      macs += per_image * (c->in_channels / c->options.groups) * c->kernel_size.h * c->kernel_size.w;
+    } else if (auto* l = dynamic_cast<const Linear*>(r.module)) {
+      macs += per_image * l->in_features;
+    }
+  }
+  return macs;
+}
+
+// "Intel(R) Xeon(R) ... (16 threads)": the CPU a CPU run measured.
+std::string cpu_name() {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line, name = "CPU";
+  while (std::getline(f, line)) {
+    if (line.rfind("model name", 0) == 0 && line.find(':') != std::string::npos) {
+      name = line.substr(line.find(':') + 2);
+      break;
+    }
+  }
+  return name + " (" + std::to_string(omp_get_max_threads()) + " threads)";
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+}  // namespace
+
+nlohmann::json run_bench(const BenchOptions& o) {
+  const Clock::time_point began = Clock::now();
+  LEUKO_CHECK(o.batch >= 1, "bench: --batch ", o.batch, " must be at least 1");
+  LEUKO_CHECK(o.steps >= 1, "bench: --steps ", o.steps, " must be at least 1");
+  LEUKO_CHECK(o.windows >= 1, "bench: --windows ", o.windows, " must be at least 1");
+  // The first step is never timed: it counts the FLOPs, lets cuDNN choose its algorithms and
+  // fills the allocator's cache.
+  LEUKO_CHECK(o.warmup >= 1, "bench: --warmup ", o.warmup, " must be at least 1 (the first step is never timed)");
+  LEUKO_CHECK(o.input == 0 || o.input >= 16, "bench: --input ", o.input, " is too small an image side");
+  LEUKO_CHECK(o.device == "auto" || o.device == "cpu" || o.device == "cuda", "bench: --device '", o.device,
+              "' is not one of auto, cpu, cuda");
+  PrecisionScope precision_scope(parse_precision(o.precision));
+  if (o.device == "cuda") require_cuda("bench --device cuda");
+  const Device device = o.device == "cpu" || !cuda_available() ? Device::CPU : Device::CUDA;
+
+  // The same seed gives the same weights and batch (the networks draw from the default generator).
+  manual_seed(o.seed);
+  NetOptions net_options;
+  net_options.num_classes = o.classes;
+  std::shared_ptr<Net> net = make_net(o.model, net_options);
+  const int64_t side = o.input > 0 ? o.input : net->default_input_size();
+  net->to(device);
+  net->train();  // batch statistics, dropout, auxiliary heads: as a training step
+  const std::vector<double> aux_weights = net->aux_weights();
+
+  // One batch, made once and left on the device: only the training step is timed.
+  Generator gen(o.seed + 1);
+  Tensor x = randn({o.batch, 3, side, side}, gen).to(device);  // (N, 3, S, S)
+  std::vector<int64_t> labels(static_cast<size_t>(o.batch));
+  for (auto& l : labels) l = int64_t(gen.below(uint64_t(o.classes)));
+  Tensor y = Tensor::from_vector(labels, {o.batch}, device);  // (N,) int64
+
+  optim::SGDOptions sgd;
+  sgd.lr = 0.01;
+  sgd.momentum = 0.9;
+  optim::SGD opt(net->named_parameters(), sgd);
+
+  Tensor loss;  // () the last step's loss, detached
+  auto step = [&] {
+    opt.zero_grad();
+    std::vector<Tensor> outs = net->forward_train(x);  // main logits, then auxiliary ones
+    Tensor l = cross_entropy(outs[0], y);
+    for (size_t i = 1; i < outs.size(); i++) l = add(l, mul(cross_entropy(outs[i], y), aux_weights[i - 1]));
+    l.backward();
+    opt.step();
+    loss = l.detach();
+  };
+
+  // Warm-up. The first step is traced to count the multiply-adds of one training forward.
+  int64_t macs = 0;
+  {
+    ModuleTrace trace;
+    try {
+      step();
+    } catch (const Error& e) {
+      throw Error("bench: " + o.model + " at --input " + std::to_string(side) + " failed: " + e.what());
+    }
+    macs = macs_per_image(trace);
+  }
+  for (int64_t i = 1; i < o.warmup; i++) step();
+  cuda_synchronize();
+  reset_peak_memory(device);  // the peak of the steady state, not of set-up and algorithm search
+
+  WindowTimer timer(device);
+  std::vector<double> window_ms, images_per_s, step_ms;
+  for (int64_t w = 0; w < o.windows; w++) {
+    if (w > 0 && o.max_seconds > 0 && seconds_since(began) > o.max_seconds) break;
+    timer.start();
+    for (int64_t s = 0; s < o.steps; s++) step();
+    const double ms = timer.stop_ms();
+    window_ms.push_back(ms);
+    images_per_s.push_back(double(o.batch * o.steps) * 1e3 / ms);
+    step_ms.push_back(ms / double(o.steps));
+  }
+  const MemoryStats mem = memory_stats(device);
+  nlohmann::json device_used = nullptr;
+#if LEUKO_WITH_CUDA
+  if (device == Device::CUDA) {
+    size_t free_bytes = 0, total_bytes = 0;
+    LEUKO_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+    device_used = total_bytes - free_bytes;
+  }
+#endif
+
+  nlohmann::json j;
+  j["framework"] = "leuko";
+  j["model"] = o.model;
+  j["batch"] = o.batch;
+  j["input"] = side;
+  j["classes"] = o.classes;
+  j["precision"] = o.precision;
+  j["device"] = device == Device::CUDA ? "cuda" : "cpu";
+  j["card"] = device == Device::CUDA ? cuda_status() : cpu_name();
+  j["warmup"] = o.warmup;
+  j["steps"] = o.steps;
+  j["windows"] = int64_t(window_ms.size());
+  j["images_per_s"] = median(images_per_s);
+  j["images_per_s_min"] = *std::min_element(images_per_s.begin(), images_per_s.end());
+  j["images_per_s_max"] = *std::max_element(images_per_s.begin(), images_per_s.end());
+  j["step_ms"] = median(step_ms);
+  j["step_ms_min"] = *std::min_element(step_ms.begin(), step_ms.end());
+  j["step_ms_max"] = *std::max_element(step_ms.begin(), step_ms.end());
+  j["window_ms"] = window_ms;
+  j["peak_bytes"] = mem.peak;
+  j["peak_reserved_bytes"] = mem.peak_reserved;
+  j["device_used_bytes"] = device_used;
+  j["train_gflop_per_image"] = 6.0 * double(macs) / 1e9;  // 2 FLOPs per multiply-add, x3 for backward
+  j["tflops"] = j["train_gflop_per_image"].get<double>() * j["images_per_s"].get<double>() / 1e3;
+  j["loss"] = loss.item();
+  j["seconds"] = seconds_since(began);
+  return j;
+}
+
+namespace {
+
+void print_bench(const nlohmann::json& r) {
+  auto num = [&](const char* k) { return r[k].get<double>(); };
+  constexpr double GiB = 1024.0 * 1024.0 * 1024.0;
+  std::printf("leuko bench: %s training steps, batch %lld at %lldx%lld, %lld classes, %s, on %s: %s\n",
+              r["model"].get<std::string>().c_str(), r["batch"].get<long long>(), r["input"].get<long long>(),
+              r["input"].get<long long>(), r["classes"].get<long long>(), r["precision"].get<std::string>().c_str(),
+              r["device"].get<std::string>().c_str(), r["card"].get<std::string>().c_str());
+  if (r["device"] == "cpu" && r["precision"] != "fp32") {
+    std::printf("  (the precision setting applies to the GPU: the CPU computes in fp32)\n");
+  }
+  std::printf("  %lld warm-up steps, %lld timed windows of %lld steps\n", r["warmup"].get<long long>(),
+              r["windows"].get<long long>(), r["steps"].get<long long>());
+  std::printf("  images/s   %.1f median (slowest window %.1f, fastest %.1f)\n", num("images_per_s"),
+              num("images_per_s_min"), num("images_per_s_max"));
+  std::printf("  step       %.2f ms median (fastest %.2f, slowest %.2f)\n", num("step_ms"), num("step_ms_min"),
+              num("step_ms_max"));
+  std::printf("  memory     peak %.2f GiB in tensors, %.2f GiB held by the allocator", num("peak_bytes") / GiB,
+              num("peak_reserved_bytes") / GiB);
+  if (!r["device_used_bytes"].is_null()) std::printf("; %.2f GiB used on the device", num("device_used_bytes") / GiB);
+  std::printf("\n  compute    %.2f GFLOP per training image -> %.2f TFLOP/s\n", num("train_gflop_per_image"),
+              num("tflops"));
+  std::printf("  last loss  %.4f\n", num("loss"));
+}
+
+}  // namespace
+
+void register_bench(CLI::App& app) {
+  auto* cmd = app.add_subcommand("bench",
+                                 "Training throughput (images/s), step time and peak memory of a network "
+                                 "on random data");
+  static BenchOptions o;
+  static bool json = false;
+  cmd->add_option("--model", o.model,
+                  "Network: alexnet, alexnet_lrn, vgg16, vgg16_bn, resnet18, resnet50, "
+                  "googlenet, inception_v3")
+      ->required();
+  cmd->add_option("--batch", o.batch, "Images per step")->capture_default_str();
+  cmd->add_option("--precision", o.precision, "fp32, tf32 or bf16")->capture_default_str();
+  cmd->add_option("--steps", o.steps, "Steps per timed window")->capture_default_str();
+  cmd->add_option("--windows", o.windows, "Timed windows (the median is reported)")->capture_default_str();
+  cmd->add_option("--warmup", o.warmup, "Untimed steps first (at least 1)")->capture_default_str();
+  cmd->add_option("--classes", o.classes, "Number of classes")->capture_default_str();
+  cmd->add_option("--input", o.input, "Image side in pixels (default: the network's own, 224 or 299)");
+  cmd->add_option("--device", o.device, "auto (the GPU when present), cpu or cuda")->capture_default_str();
+  cmd->add_option("--max-seconds", o.max_seconds, "Start no new window after this many seconds (0: no limit)");
+  cmd->add_option("--seed", o.seed, "Seed of the weights and the batch")->capture_default_str();
+  cmd->add_flag("--json", json, "Print the result as one JSON object");
+  cmd->callback([] {
+    const nlohmann::json r = run_bench(o);
+    if (json) {
+      std::printf("%s\n", r.dump().c_str());
+    } else {
+      print_bench(r);
+    }
+  });
+}
+
+}  // namespace leuko::cli
