@@ -364,6 +364,11 @@ TrainResult train(const TrainOptions& options) {
                      std::to_string(cfg.epochs) + "):\n" + t.confusion.report(cfg.class_names, cfg.classes == 2 ? 1 : -1);
     if (!options.quiet) std::printf("%s", result.summary.c_str());
   }
+  if (!options.quiet) {
+    std::printf("\nrun folder %s: best.safetensors (epoch %lld), last.safetensors, log.csv, curves.png\n"
+                "evaluate: leuko eval --checkpoint %s/best.safetensors --data %s\n",
+                dir.c_str(), static_cast<long long>(st.best_epoch), dir.c_str(), cfg.data.c_str());
+  }
   return result;
 }
 
