@@ -79,30 +79,43 @@ uint16_t be16(const uint8_t* p) { return uint16_t(p[0] << 8 | p[1]); }
 
 enum class Format { jpeg, png, bmp };
 
-// A JPEG is a list of marker segments up to the first scan (SOS), then entropy-coded data
-// that ends with the end-of-image marker (FF D9). Inside the entropy-coded data an FF byte is
-// always followed by 00 or a restart marker, so an FF D9 after the first scan is the real end.
-// Checked here so that a cut-off file is reported as truncated whatever stb_image makes of it.
+// A JPEG is a list of marker segments (FF xx, most with a 2-byte length); each scan (SOS) is
+// followed by entropy-coded data, in which an FF byte is always followed by 00 (a stuffed FF)
+// or a restart marker, so the next other FF xx is the next marker. The walk checks, whatever
+// stb_image makes of the file:
+//  - an end-of-image marker (FF D9) after a scan: a cut-off file is reported as truncated;
+//  - each Huffman table (DHT) has at most 256 codes, inside its segment: stb_image 2.27
+//    (Debian 12's) writes past its tables otherwise (upstream fixed it in 2.28).
 void check_jpeg_structure(const uint8_t* b, size_t n, const std::string& name) {
-  size_t pos = 2, sos = 0;
-  while (sos == 0) {
-    while (pos < n && b[pos] != 0xFF) pos++;       // tolerate junk between segments, as decoders do
-    while (pos < n && b[pos] == 0xFF) pos++;       // fill bytes
-    LEUKO_CHECK(pos < n, name, ": truncated JPEG (ends inside its headers)");
+  size_t pos = 2;
+  bool scanned = false;  // past the first SOS
+  while (true) {
+    while (pos < n && b[pos] != 0xFF) pos++;  // entropy-coded data, or junk (tolerated, as decoders do)
+    while (pos < n && b[pos] == 0xFF) pos++;  // fill bytes
+    LEUKO_CHECK(pos < n, name, scanned ? ": truncated JPEG (no end-of-image marker after the image data)"
+                                       : ": truncated JPEG (ends inside its headers)");
     const uint8_t marker = b[pos++];
-    if (marker == 0xDA) sos = pos;
-    else if (marker == 0xD9) LEUKO_FAIL(name, ": corrupt JPEG (end-of-image marker before any image data)");
-    else if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD8)) continue;  // markers without a length
-    else {
-      LEUKO_CHECK(pos + 2 <= n, name, ": truncated JPEG (ends inside its headers)");
-      pos += be16(b + pos);
-      LEUKO_CHECK(pos <= n, name, ": truncated JPEG (ends inside its headers)");
+    if (marker == 0xD9) {
+      LEUKO_CHECK(scanned, name, ": corrupt JPEG (end-of-image marker before any image data)");
+      return;
     }
+    if (marker == 0x00 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD8)) continue;  // no length
+    LEUKO_CHECK(pos + 2 <= n, name, ": truncated JPEG (ends inside a marker segment)");
+    const size_t len = be16(b + pos);  // counts itself
+    LEUKO_CHECK(len >= 2 && pos + len <= n, name, ": truncated JPEG (ends inside a marker segment)");
+    if (marker == 0xC4) {  // DHT: tables of (class and id, 16 code counts, the codes)
+      for (size_t t = pos + 2; t < pos + len;) {
+        LEUKO_CHECK(t + 17 <= pos + len, name, ": corrupt JPEG (a Huffman table is cut short)");
+        size_t codes = 0;
+        for (size_t i = 1; i <= 16; i++) codes += b[t + i];
+        LEUKO_CHECK(codes <= 256 && t + 17 + codes <= pos + len, name, ": corrupt JPEG (a Huffman table with ",
+                    codes, " codes; at most 256, inside its segment)");
+        t += 17 + codes;
+      }
+    }
+    if (marker == 0xDA) scanned = true;
+    pos += len;
   }
-  for (size_t i = n - 1; i > sos; i--) {
-    if (b[i] == 0xD9 && b[i - 1] == 0xFF) return;
-  }
-  LEUKO_FAIL(name, ": truncated JPEG (no end-of-image marker after the image data)");
 }
 
 // A PNG ends with its IEND chunk; stb_image stops before it once the pixels are decoded.
@@ -123,9 +136,11 @@ void check_bmp_structure(const uint8_t* b, size_t n, const std::string& name) {
   const int64_t w = int32_t(le32(b + 18)), h = int32_t(le32(b + 22));
   const int64_t bpp = le16(b + 28), compression = le32(b + 30);
   if (compression != 0 && compression != 3) return;  // run-length coded: stb_image checks those
-  const int64_t stride = ((std::abs(w) * bpp + 31) / 32) * 4;
-  const int64_t need = int64_t(offset) + stride * std::abs(h);
-  LEUKO_CHECK(int64_t(n) >= need, name, ": truncated BMP (", n, " bytes, the pixels need ", need, ")");
+  const int64_t stride = ((std::abs(w) * bpp + 31) / 32) * 4;  // at most 2^44: no overflow
+  // stride * rows can overflow int64 (2^44 * 2^31): compared by division, printed as a double.
+  const int64_t rows = std::abs(h), room = int64_t(n) - int64_t(offset);
+  LEUKO_CHECK(room >= 0 && (stride == 0 || rows <= room / stride), name, ": truncated BMP (", n,
+              " bytes, the pixels need ", double(offset) + double(stride) * double(rows), ")");
 }
 
 // What the first bytes say the file is.
@@ -168,7 +183,7 @@ std::string lower_extension(const std::string& path) {
 
 }  // namespace
 
-Image decode_image_bytes(const uint8_t* bytes, size_t size, const std::string& name) {
+Image decode_image_bytes(const uint8_t* bytes, size_t size, const std::string& name, int64_t max_pixels) {
   const Format format = sniff(bytes, size, name);
   if (format == Format::jpeg) check_jpeg_structure(bytes, size, name);
   if (format == Format::png) check_png_structure(bytes, size, name);
@@ -176,10 +191,19 @@ Image decode_image_bytes(const uint8_t* bytes, size_t size, const std::string& n
 #if LEUKO_HAVE_STB
   LEUKO_CHECK(size <= size_t(INT32_MAX), name, ": file too large (", size, " bytes)");
   int w = 0, h = 0, channels_in_file = 0;
+  // The size in the header first: a decompression bomb is refused before anything is allocated.
+  if (stbi_info_from_memory(bytes, int(size), &w, &h, &channels_in_file) != 0) {
+    LEUKO_CHECK(int64_t(w) * int64_t(h) <= max_pixels, name, ": a ", format_name(format), " ", w, " wide and ", h,
+                " high, more than the ", max_pixels, " pixels leuko decodes (a decompression bomb?)");
+  }
   // Ask for 3 channels: stb_image repeats gray into RGB and drops alpha.
   stbi_uc* data = stbi_load_from_memory(bytes, int(size), &w, &h, &channels_in_file, 3);
   if (data == nullptr) {
     LEUKO_FAIL(name, ": corrupt ", format_name(format), " (stb_image: ", stbi_failure_reason(), ")");
+  }
+  if (w <= 0 || h <= 0) {  // stb_image 2.27 accepts a BMP 0 rows high
+    stbi_image_free(data);
+    LEUKO_FAIL(name, ": corrupt ", format_name(format), " (", w, " wide and ", h, " high)");
   }
   Image img;
   img.height = h;

@@ -42,8 +42,12 @@ bool have_image_codecs();
 // reason: missing or unreadable, not one of the three formats, truncated, or corrupt (with
 // stb_image's own reason).
 Image decode_image(const std::string& path);
-// The same from bytes in memory; `name` is used in error messages.
-Image decode_image_bytes(const uint8_t* bytes, size_t size, const std::string& name);
+// The same from bytes in memory; `name` is used in error messages. An image whose header claims
+// more than max_pixels pixels is refused before decoding: a few hundred bytes can claim a 64k x
+// 64k image, a decompression bomb that would take gigabytes and minutes. The default is PIL's
+// limit (twice Image.MAX_IMAGE_PIXELS, above which it raises DecompressionBombError).
+Image decode_image_bytes(const uint8_t* bytes, size_t size, const std::string& name,
+                         int64_t max_pixels = int64_t(178956970));
 
 // Encoders: PNG (lossless) and baseline JPEG at `quality` 1..100 (stb_image_write).
 std::vector<uint8_t> encode_png(const Image& img);

@@ -114,7 +114,7 @@ Split split_from_json(const std::string& text, const std::string& source) {
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number like 1e999
     LEUKO_FAIL(source, ": not a valid JSON split file (", e.what(), ")");
   }
   LEUKO_CHECK(j.is_object(), source, ": a split file holds a JSON object, not ", j.type_name());

@@ -8,13 +8,7 @@
 
 #include <cstdint>
 
-#ifndef LEUKO_HOST_DEVICE
-#ifdef __CUDACC__
-#define LEUKO_HOST_DEVICE __host__ __device__
-#else
-#define LEUKO_HOST_DEVICE
-#endif
-#endif
+#include "kernels/host_device.h"
 
 namespace leuko::kernels {
 

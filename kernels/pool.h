@@ -14,15 +14,7 @@
 
 #include <cstdint>
 
-// Functions compiled for both the host and the device, so the CPU and CUDA kernels share one
-// definition of a window rule.
-#ifndef LEUKO_HOST_DEVICE
-#ifdef __CUDACC__
-#define LEUKO_HOST_DEVICE __host__ __device__
-#else
-#define LEUKO_HOST_DEVICE
-#endif
-#endif
+#include "kernels/host_device.h"
 
 namespace leuko::kernels {
 

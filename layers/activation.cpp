@@ -86,26 +86,6 @@ Tensor dropout(const Tensor& x, double p, bool training) {
 
 // ---- Modules --------------------------------------------------------------------------------
 
-namespace detail {
-std::string py_float(double v) {
-  if (std::isnan(v)) return "nan";
-  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  // The fewest significant digits that read back as v (Python's repr rule), found in %e form.
-  char buf[64];
-  int prec = 0;
-  for (; prec < 17; prec++) {
-    std::snprintf(buf, sizeof buf, "%.*e", prec, v);
-    if (std::strtod(buf, nullptr) == v) break;
-  }
-  const int exp10 = std::atoi(std::strchr(buf, 'e') + 1);
-  if (exp10 < -4 || exp10 >= 16) return buf;  // Python switches to "1e-05" outside this range
-  std::snprintf(buf, sizeof buf, "%.*f", prec - exp10 > 0 ? prec - exp10 : 0, v);
-  std::string s = buf;
-  if (s.find('.') == std::string::npos) s += ".0";  // Python prints 1.0, not 1
-  return s;
-}
-}  // namespace detail
-
 Dropout::Dropout(double p_, bool inplace_) : p(p_), inplace(inplace_) {
   LEUKO_CHECK(p >= 0.0 && p < 1.0, "Dropout: probability p = ", p, " must be in [0, 1)");
 }

@@ -55,9 +55,4 @@ class Flatten : public Module {
   int64_t start_dim;
 };
 
-namespace detail {
-// A float as Python's repr prints it ("0.5", "1.0", "0.0001", "1e-05"): for extra_repr.
-std::string py_float(double v);
-}  // namespace detail
-
 }  // namespace leuko

@@ -7,7 +7,6 @@
 #include "layers/batchnorm.h"
 
 #include "kernels/batchnorm.h"
-#include "layers/activation.h"  // detail::py_float
 #include "layers/dispatch.h"
 #include "tensor/autograd.h"
 

@@ -6,7 +6,6 @@
 #include <algorithm>
 
 #include "kernels/lrn.h"
-#include "layers/activation.h"  // detail::py_float
 #include "layers/dispatch.h"
 #include "tensor/autograd.h"
 

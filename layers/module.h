@@ -102,6 +102,12 @@ class ModuleTrace {
   std::vector<TraceRow> rows;
 };
 
+namespace detail {
+// A float as Python's repr prints it ("0.5", "1.0", "0.0001", "1e-05"), so extra_repr() prints
+// what PyTorch prints.
+std::string py_float(double v);
+}  // namespace detail
+
 // Moves a tensor's data to another device in place: every handle to it sees the new storage.
 void move_tensor_to(Tensor& t, Device device);
 

@@ -3,9 +3,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <string>
 
 #include "tensor/check.h"
 
@@ -18,6 +20,8 @@ void caching_free(void* ptr, size_t bytes);
 MemoryStats caching_stats();
 void caching_reset_peak();
 void caching_empty();
+void caching_set_limit(size_t bytes);
+size_t caching_limit();
 }  // namespace cuda
 #endif
 
@@ -27,6 +31,7 @@ std::atomic<bool> g_poison{false};
 struct CpuAllocator {
   std::mutex mutex;
   MemoryStats stats;
+  size_t limit = 0;  // bytes; 0: none
 };
 CpuAllocator& cpu_allocator() {
   static CpuAllocator a;
@@ -34,6 +39,12 @@ CpuAllocator& cpu_allocator() {
 }
 
 using detail::no_cuda_build;
+
+std::string mib_str(size_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MiB", double(bytes) / double(1 << 20));
+  return buf;
+}
 
 // 64-byte alignment: a cache line, and enough for any SIMD load the compiler emits.
 constexpr size_t kCpuAlign = 64;
@@ -51,16 +62,32 @@ void* device_alloc(Device device, size_t bytes) {
 #endif
   }
   size_t rounded = std::max<size_t>(kCpuAlign, (bytes + kCpuAlign - 1) / kCpuAlign * kCpuAlign);
-  void* p = std::aligned_alloc(kCpuAlign, rounded);
-  LEUKO_CHECK(p != nullptr, "out of CPU memory: could not allocate ", bytes, " bytes");
-  if (g_poison) std::memset(p, 0xFF, rounded);
   auto& a = cpu_allocator();
-  std::lock_guard<std::mutex> lock(a.mutex);
-  a.stats.current += rounded;
-  a.stats.reserved += rounded;
-  a.stats.allocations++;
-  a.stats.peak = std::max(a.stats.peak, a.stats.current);
-  a.stats.peak_reserved = std::max(a.stats.peak_reserved, a.stats.reserved);
+  {
+    // The bytes are counted (and the limit checked) before allocating, under one lock, so
+    // threads allocating at once (the loader's workers) cannot pass the limit together.
+    std::lock_guard<std::mutex> lock(a.mutex);
+    if (a.limit > 0 && a.stats.current + rounded > a.limit) {
+      throw OutOfMemory("out of CPU memory: asked for " + mib_str(rounded) + " with " + mib_str(a.stats.current) +
+                            " in use, over the memory limit of " + mib_str(a.limit),
+                        rounded);
+    }
+    a.stats.current += rounded;
+    a.stats.reserved += rounded;
+    a.stats.allocations++;
+    a.stats.peak = std::max(a.stats.peak, a.stats.current);
+    a.stats.peak_reserved = std::max(a.stats.peak_reserved, a.stats.reserved);
+  }
+  void* p = std::aligned_alloc(kCpuAlign, rounded);
+  if (p == nullptr) {
+    std::lock_guard<std::mutex> lock(a.mutex);
+    a.stats.current -= rounded;
+    a.stats.reserved -= rounded;
+    throw OutOfMemory("out of CPU memory: asked for " + mib_str(rounded) + " with " + mib_str(a.stats.current) +
+                          " in use",
+                      rounded);
+  }
+  if (g_poison) std::memset(p, 0xFF, rounded);
   return p;
 }
 
@@ -108,6 +135,33 @@ void reset_peak_memory(Device device) {
   std::lock_guard<std::mutex> lock(a.mutex);
   a.stats.peak = a.stats.current;
   a.stats.peak_reserved = a.stats.reserved;
+}
+
+void set_memory_limit(Device device, size_t bytes) {
+  if (device == Device::CUDA) {
+#if LEUKO_WITH_CUDA
+    cuda::caching_set_limit(bytes);
+    return;
+#else
+    no_cuda_build();
+#endif
+  }
+  auto& a = cpu_allocator();
+  std::lock_guard<std::mutex> lock(a.mutex);
+  a.limit = bytes;
+}
+
+size_t memory_limit(Device device) {
+  if (device == Device::CUDA) {
+#if LEUKO_WITH_CUDA
+    return cuda::caching_limit();
+#else
+    no_cuda_build();
+#endif
+  }
+  auto& a = cpu_allocator();
+  std::lock_guard<std::mutex> lock(a.mutex);
+  return a.limit;
 }
 
 void empty_cuda_cache() {

@@ -22,10 +22,21 @@ struct MemoryStats {
   size_t cache_hits = 0;     // CUDA: allocations served from the cache
 };
 
-// Allocate and free `bytes` on a device. CUDA allocation throws OutOfMemory when even an
-// emptied cache leaves too little room; CPU allocation throws Error.
+// Allocate and free `bytes` on a device. Throws OutOfMemory (tensor/check.h) when the memory
+// is not there: on the GPU when even an emptied cache leaves too little room, on either device
+// when the allocation would pass the memory limit (below).
 void* device_alloc(Device device, size_t bytes);
 void device_free(Device device, void* ptr, size_t bytes);
+
+// An upper bound on a device's memory, in bytes (0: none, the default), over which allocation
+// throws OutOfMemory as if the memory had run out. It makes a smaller GPU out of a large one,
+// and makes the out-of-memory path testable on the CPU (tests/tools/test_reliability.cpp).
+//   CPU:  bounds `current`, the bytes of live tensors.
+//   CUDA: bounds `reserved`, the bytes obtained from the driver (live and cached): what the
+//         card would have to hold. Unset, the limit starts from the environment variable
+//         LEUKO_MEMORY_LIMIT_MIB (read once, at the first GPU allocation).
+void set_memory_limit(Device device, size_t bytes);
+size_t memory_limit(Device device);
 
 MemoryStats memory_stats(Device device);
 void reset_peak_memory(Device device);

@@ -8,19 +8,22 @@
 namespace leuko {
 
 Node::~Node() {
-  // Take the inputs out, and for each input about to die with us, take its own node's inputs
-  // out too before it dies: the chain is then freed one link at a time.
-  std::vector<Tensor> stack = std::move(inputs);
+  // Take the edges out, and for each input node about to die with us, take its own edges out
+  // too before it dies: the chain is then freed one link at a time.
+  std::vector<std::shared_ptr<Node>> stack;
+  for (Edge& e : inputs) {
+    if (e.fn) stack.push_back(std::move(e.fn));
+  }
+  inputs.clear();
   while (!stack.empty()) {
-    Tensor t = std::move(stack.back());
+    std::shared_ptr<Node> fn = std::move(stack.back());
     stack.pop_back();
-    if (!t.defined() || t.impl_ptr().use_count() != 1) continue;  // kept alive elsewhere
-    const std::shared_ptr<Node>& fn = t.impl().grad_fn;
-    if (fn && fn.use_count() == 1) {
-      for (Tensor& in : fn->inputs) stack.push_back(std::move(in));
-      fn->inputs.clear();
+    if (fn.use_count() != 1) continue;  // kept alive elsewhere
+    for (Edge& e : fn->inputs) {
+      if (e.fn) stack.push_back(std::move(e.fn));
     }
-  }  // t, and with it its input-less node, is freed here
+    fn->inputs.clear();
+  }  // fn, now without edges, is freed here
 }
 
 }  // namespace leuko
@@ -54,10 +57,10 @@ Tensor owned(const Tensor& g) {
   return g.detach().clone();
 }
 
-void check_grad(const Node& node, size_t i, const Tensor& input, const Tensor& g) {
-  LEUKO_CHECK(g.shape() == input.shape() && g.dtype() == input.dtype() && g.device() == input.device(),
-              "backward of '", node.name, "' returned a gradient ", g.describe(), " for input ", i,
-              " which is ", input.describe());
+void check_grad(const Node& node, size_t i, const Edge& input, const Tensor& g) {
+  LEUKO_CHECK(g.shape() == input.shape && g.dtype() == input.dtype && g.device() == input.device,
+              "backward of '", node.name, "' returned a gradient ", g.describe(), " for input ", i, " which is ",
+              dtype_name(input.dtype), shape_str(input.shape), " on ", device_name(input.device));
 }
 }  // namespace
 
@@ -86,8 +89,14 @@ void record(Tensor& out, const char* name, const std::vector<Tensor>& inputs, Ba
   node->inputs.resize(inputs.size());
   node->needs.resize(inputs.size(), false);
   for (size_t i = 0; i < inputs.size(); i++) {
-    if (inputs[i].defined() && inputs[i].requires_grad()) {
-      node->inputs[i] = inputs[i];
+    const Tensor& in = inputs[i];
+    if (in.defined() && in.requires_grad()) {
+      Edge& e = node->inputs[i];
+      if (in.grad_fn()) e.fn = in.grad_fn();
+      else e.leaf = in;
+      e.shape = in.shape();
+      e.dtype = in.dtype();
+      e.device = in.device();
       node->needs[i] = true;
     }
   }
@@ -128,10 +137,8 @@ void backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) {
   while (!stack.empty()) {
     auto& [node, next] = stack.back();
     if (next < node->inputs.size()) {
-      const Tensor& in = node->inputs[next++];
-      if (in.defined() && in.grad_fn() && seen.insert(in.grad_fn().get()).second) {
-        stack.emplace_back(in.grad_fn(), 0);
-      }
+      const std::shared_ptr<Node>& fn = node->inputs[next++].fn;
+      if (fn && seen.insert(fn.get()).second) stack.emplace_back(fn, 0);
     } else {
       order.push_back(node);
       stack.pop_back();
@@ -153,15 +160,15 @@ void backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) {
     LEUKO_CHECK(gin.size() == node->inputs.size(), "backward of '", node->name, "' returned ", gin.size(),
                 " gradients for ", node->inputs.size(), " inputs");
     for (size_t i = 0; i < gin.size(); i++) {
-      const Tensor& in = node->inputs[i];
-      if (!in.defined() || !gin[i].defined()) continue;
+      const Edge& in = node->inputs[i];
+      if ((!in.fn && !in.leaf.defined()) || !gin[i].defined()) continue;
       check_grad(*node, i, in, gin[i]);
-      if (in.grad_fn()) {
-        Tensor& slot = grads[in.grad_fn().get()];
+      if (in.fn) {
+        Tensor& slot = grads[in.fn.get()];
         if (!slot.defined()) slot = owned(gin[i]);
         else accumulate_into(slot, gin[i]);
       } else {
-        Tensor leaf = in;
+        Tensor leaf = in.leaf;
         if (leaf.grad().defined()) accumulate_into(leaf.grad(), gin[i]);
         else leaf.set_grad(owned(gin[i]));
       }

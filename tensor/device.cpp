@@ -43,10 +43,14 @@ void cuda_synchronize() {
 
 namespace {
 std::atomic<Precision> g_precision{Precision::fp32};
-}
+std::atomic<bool> g_deterministic{false};
+}  // namespace
 
 void set_precision(Precision p) { g_precision = p; }
 Precision precision() { return g_precision; }
+
+void set_deterministic(bool on) { g_deterministic = on; }
+bool deterministic() { return g_deterministic; }
 
 const char* precision_name(Precision p) {
   switch (p) {

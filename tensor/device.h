@@ -31,4 +31,18 @@ const char* precision_name(Precision p);
 // Parses "fp32", "tf32" or "bf16"; throws Error naming the text otherwise.
 Precision parse_precision(const std::string& text);
 
+// Determinism on the GPU (`leuko train --deterministic`). leuko's own kernels never use atomics
+// in sums (reductions and backward scatters are gathers or fixed-order block sums), and cuBLAS
+// gives the same bits on every run when, as here, one stream and one handle do all the work
+// (cuBLAS guide, "Results reproducibility"; CUBLAS_WORKSPACE_CONFIG matters only with several
+// streams). The one choice left to chance is cuDNN's: by default it times every convolution
+// algorithm and keeps the fastest (kernels/cuda/conv2d.cpp), and timing noise can pick another
+// algorithm, with other rounding, in the next run. With determinism on, cuDNN's heuristics
+// choose instead: the same algorithm on every run on the same GPU and software (only
+// algorithms cuDNN reports as deterministic are ever used, either way). Off by default; the
+// CPU is deterministic whatever this says (no atomics, no OpenMP reductions: every output
+// element is summed by one thread in a fixed order, whatever the number of threads).
+void set_deterministic(bool on);
+bool deterministic();
+
 }  // namespace leuko

@@ -1,13 +1,17 @@
 #include "tensor/safetensors.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
-
-#include <unistd.h>
+#include <thread>
 
 namespace leuko {
 
@@ -58,21 +62,25 @@ SafetensorsFile load_safetensors(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path + ": cannot open (does the file exist?)");
   in.seekg(0, std::ios::end);
-  const int64_t size = int64_t(in.tellg());
+  std::string bytes(size_t(std::max<std::streamoff>(in.tellg(), 0)), '\0');
   in.seekg(0);
+  in.read(bytes.data(), std::streamsize(bytes.size()));
+  if (!in) throw Error(path + ": cannot read");
+  return parse_safetensors(bytes, path);
+}
+
+SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& path) {
+  const int64_t size = int64_t(bytes.size());
   auto fail = [&](const std::string& what) -> Error { return Error(path + ": not a valid safetensors file: " + what); };
   if (size < 8) throw fail("shorter than its 8-byte header length");
-  unsigned char len_bytes[8];
-  in.read(reinterpret_cast<char*>(len_bytes), 8);
+  const auto* len_bytes = reinterpret_cast<const unsigned char*>(bytes.data());
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; i--) header_len = (header_len << 8) | len_bytes[i];
   if (header_len > uint64_t(size - 8) || header_len > (100u << 20)) {
     throw fail("header length " + std::to_string(header_len) + " exceeds the file (" + std::to_string(size) +
                " bytes): truncated?");
   }
-  std::string header(size_t(header_len), '\0');
-  in.read(header.data(), std::streamsize(header_len));
-  if (!in) throw fail("could not read the header");
+  const std::string header = bytes.substr(8, size_t(header_len));
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(header);
@@ -133,13 +141,41 @@ SafetensorsFile load_safetensors(const std::string& path) {
   std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.begin < b.begin; });
   for (const Entry& e : entries) {
     Tensor t = Tensor::empty(e.shape, e.dtype, Device::CPU);
-    in.seekg(8 + int64_t(header_len) + e.begin);
-    in.read(static_cast<char*>(t.raw_data()), e.end - e.begin);
-    if (!in) throw fail("could not read the data of '" + e.name + "'");
+    const char* data = bytes.data() + 8 + header_len;  // the data section
+    if (e.end > e.begin) std::memcpy(t.raw_data(), data + e.begin, size_t(e.end - e.begin));
     file.tensors.emplace_back(e.name, t);
   }
   return file;
 }
+
+namespace {
+
+// Test hook: LEUKO_TEST_WRITE_DELAY_MS=N makes every write_file_atomic pause N ms between
+// writing (and syncing) the temporary file and renaming it, so that a test can kill the
+// process inside that window at will (tests/tools/test_reliability.cpp). Read once; unset or
+// 0 in normal use.
+int write_delay_ms() {
+  static const int ms = [] {
+    const char* env = std::getenv("LEUKO_TEST_WRITE_DELAY_MS");
+    return env == nullptr ? 0 : std::max(0, std::atoi(env));
+  }();
+  return ms;
+}
+
+// Makes a rename in `dir` durable: the new directory entry reaches the disk with the file's
+// data, so a power cut right after cannot bring back the old file or an empty one. (A killed
+// process needs no such care: the kernel completes the rename either way.) Best effort: some
+// file systems refuse to sync a directory, which loses nothing that was not at risk anyway.
+void sync_directory(const std::string& file) {
+  const size_t slash = file.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : file.substr(0, slash));
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return;
+  (void)::fsync(fd);
+  ::close(fd);
+}
+
+}  // namespace
 
 void write_file_atomic(const std::string& path, const std::string& bytes) {
   const std::string tmp = path + ".tmp";
@@ -155,11 +191,15 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
       throw Error(path + ": write failed (" + std::string(std::strerror(err)) + "); the previous file is untouched");
     }
   }
+  if (write_delay_ms() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(write_delay_ms()));
+  // rename() replaces `path` in one step: a reader, or a process killed at any moment, sees
+  // the old file or the new one, never a mix.
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;
     std::remove(tmp.c_str());
     throw Error(path + ": cannot replace (" + std::string(std::strerror(err)) + ")");
   }
+  sync_directory(path);
 }
 
 void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,

@@ -27,6 +27,9 @@ struct SafetensorsFile {
 // Reads a whole file. Throws Error naming the file and what is wrong (missing, truncated, bad
 // header, unsupported dtype, offsets outside the data).
 SafetensorsFile load_safetensors(const std::string& path);
+// The same from the file's bytes in memory (what load_safetensors does after reading the file;
+// also the entry point of the fuzzer); `name` is used in error messages.
+SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& name);
 
 // Writes tensors (any device; copied to the host) to `path` atomically: the bytes go to
 // "<path>.tmp", which is flushed and then renamed over `path`, so an interrupted write never

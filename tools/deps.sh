@@ -3,6 +3,7 @@
 # apt-get line when it cannot (not root and no sudo). Sourced by run.sh and test.sh.
 #   tools/deps.sh            what building leuko needs
 #   tools/deps.sh --tests    that, and what the tests need
+#   tools/deps.sh --fuzz     that, and clang with libFuzzer and OpenMP (tools/fuzz.sh)
 set -euo pipefail
 
 # header (found in a standard include path) -> Debian package
@@ -17,6 +18,21 @@ missing=()
 command -v cmake >/dev/null || missing+=(cmake)
 command -v g++ >/dev/null || missing+=(g++)
 command -v ninja >/dev/null || missing+=(ninja-build)
+if [ "${1:-}" = "--fuzz" ]; then
+  # libFuzzer ships in compiler-rt (libclang-rt-<version>-dev) and clang's -fopenmp needs
+  # LLVM's libomp: tried by compiling, as the files' paths depend on the clang version.
+  if ! command -v clang++ >/dev/null; then
+    missing+=(clang libclang-rt-dev libomp-dev)
+  else
+    probe=$(mktemp -d)
+    printf 'extern "C" int LLVMFuzzerTestOneInput(const unsigned char*, unsigned long) { return 0; }\n' >"$probe/f.cpp"
+    clang++ -fsanitize=fuzzer,address "$probe/f.cpp" -o "$probe/f" >/dev/null 2>&1 ||
+      missing+=("libclang-rt-$(clang++ -dumpversion | cut -d. -f1)-dev")
+    printf '#include <omp.h>\nint main() { return omp_get_max_threads() > 0 ? 0 : 1; }\n' >"$probe/o.cpp"
+    clang++ -fopenmp "$probe/o.cpp" -o "$probe/o" >/dev/null 2>&1 || missing+=(libomp-dev)
+    rm -rf "$probe"
+  fi
+fi
 for item in "${need[@]}"; do
   header=${item%%:*} pkg=${item##*:}
   found=0

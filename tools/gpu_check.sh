@@ -6,16 +6,21 @@
 #   tools/gpu_check.sh -L gpu     build + the GPU tests only (other arguments go to ctest)
 #   tools/gpu_check.sh --no-bench     without the speed table
 #   tools/gpu_check.sh --bench-only   build + the speed table, no tests
+#   tools/gpu_check.sh --no-equivalence   without the torchvision equivalence of the five networks
+#   tools/gpu_check.sh --sanitize     also compute-sanitizer memcheck and racecheck over a few GPU
+#                                     test files (tools/gpu_sanitize.sh; about 6 minutes more)
 # The speed table (tools/bench_compare.py --quick, docs/PERFORMANCE.md) is capped at
 # LEUKO_BENCH_BUDGET seconds (default 300), so build + tests + bench fit a 15-minute session;
 # LEUKO_PYTHON names the Python with torch and torchvision (default python3).
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-bench=1 tests=1 ctest_args=()
+bench=1 tests=1 sanitize=0 equiv=1 ctest_args=()
 for arg in "$@"; do
   case "$arg" in
     --no-bench) bench=0 ;;
-    --bench-only) tests=0 ;;
+    --bench-only) tests=0 equiv=0 ;;
+    --sanitize) sanitize=1 ;;
+    --no-equivalence) equiv=0 ;;
     *) ctest_args+=("$arg") ;;
   esac
 done
@@ -36,9 +41,20 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>
 demo_rc=0 test_rc=0 bench_rc=0
 if [ $tests = 1 ]; then
   "$build/leuko" demo >"$out/demo.log" 2>&1; demo_rc=$?
-  (cd "$build" && ctest --output-on-failure -j 4 ${ctest_args[@]+"${ctest_args[@]}"} >"$out/ctest.log" 2>&1); test_rc=$?
+  (cd "$build" && ctest --output-on-failure --timeout 300 -j 4 ${ctest_args[@]+"${ctest_args[@]}"} >"$out/ctest.log" 2>&1); test_rc=$?
+fi
+# The five networks against torchvision: one fp32 training step each, TF32 off on both sides.
+equiv_rc=0
+if [ $equiv = 1 ]; then
+  PYTHONUNBUFFERED=1 timeout 300 "${LEUKO_PYTHON:-python3}" "$root/tools/torch_equivalence.py" --leuko "$build/leuko" \
+    --device cuda >"$out/equivalence.log" 2>&1; equiv_rc=$?
 fi
 done_at=$(date +%s)
+sanitize_rc=0
+if [ $sanitize = 1 ]; then
+  LEUKO_BUILD_DIR="$build" bash "$root/tools/gpu_sanitize.sh" >"$out/sanitize.log" 2>&1; sanitize_rc=$?
+fi
+sanitized=$(date +%s)
 # The speed table: one leuko process per cell, one PyTorch process for all, within the budget.
 if [ $bench = 1 ]; then
   "${LEUKO_PYTHON:-python3}" "$root/tools/bench_compare.py" --quick --device cuda --leuko "$build/leuko" \
@@ -49,7 +65,8 @@ benched=$(date +%s)
 
 echo
 echo "== gpu_check summary =="
-echo "build: $((built - start)) s, tests: $((done_at - built)) s, bench: $((benched - done_at)) s"
+echo "build: $((built - start)) s, tests: $((done_at - built)) s, sanitize: $((sanitized - done_at)) s," \
+  "bench: $((benched - sanitized)) s"
 if [ $tests = 1 ]; then
   echo "demo: $([ $demo_rc = 0 ] && echo pass || echo FAIL) ($(grep -m1 'leuko demo on' "$out/demo.log"))"
   grep -E "^ *[0-9]+/[0-9]+ Test" "$out/ctest.log" | sed -E 's/^ *[0-9]+\/[0-9]+ Test +#[0-9]+: //' |
@@ -60,6 +77,16 @@ if [ $tests = 1 ]; then
     grep -B2 -A12 -E "ERROR|FAILED|CHECK\(|REQUIRE\(" "$out/ctest.log" | head -80
   fi
 fi
+if [ $equiv = 1 ]; then
+  echo
+  echo "== equivalence with torchvision (tools/torch_equivalence.py; largest relative error) =="
+  cat "$out/equivalence.log" | tail -12
+fi
+if [ $sanitize = 1 ]; then
+  echo
+  sed -n '/== gpu_sanitize summary/,$p' "$out/sanitize.log"
+  grep -q "== gpu_sanitize summary" "$out/sanitize.log" || tail -20 "$out/sanitize.log"
+fi
 if [ $bench = 1 ]; then
   # A measurement, not a test: a failed cell is shown in the table but does not fail the check.
   echo
@@ -67,4 +94,4 @@ if [ $bench = 1 ]; then
   if [ -f "$out/bench/bench.md" ]; then awk 'f; /^$/ {f = 1}' "$out/bench.log"; else tail -20 "$out/bench.log"; fi
   [ $bench_rc != 0 ] && echo "bench: some leuko cells failed (see the errors above and $out/bench.log)"
 fi
-exit $(( demo_rc != 0 || test_rc != 0 ))
+exit $(( demo_rc != 0 || test_rc != 0 || sanitize_rc != 0 || equiv_rc != 0 ))

@@ -13,6 +13,6 @@ set +e
 ctest --output-on-failure -j "$(nproc)" "$@" 2>&1 | tee "$build/ctest.log"
 rc=${PIPESTATUS[0]}
 set -e
-skipped=$(grep -c "Skipped" "$build/ctest.log" || true)
+skipped=$(grep -cE "^\s+[0-9]+ - .*\(Skipped\)" "$build/ctest.log" || true)
 [ "$skipped" -gt 0 ] && echo "leuko: $skipped test file(s) skipped (GPU tests need a CUDA GPU: they did not run and did not pass)"
 exit "$rc"

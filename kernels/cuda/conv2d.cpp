@@ -8,8 +8,9 @@
 // Choosing an algorithm:
 //   - LEUKO_CUDNN_BENCHMARK unset or 1: cudnnFind*AlgorithmEx times every algorithm on the real
 //     buffers (fastest, but the winner can differ between runs by timing noise);
-//     LEUKO_CUDNN_BENCHMARK=0: cudnnGet*Algorithm_v7, cuDNN's heuristics (the same choice on
-//     every run).
+//     LEUKO_CUDNN_BENCHMARK=0, or set_deterministic(true) (`leuko train --deterministic`,
+//     tensor/device.h): cudnnGet*Algorithm_v7, cuDNN's heuristics (the same choice on every
+//     run with the same GPU, cuDNN and geometry, so the same bits).
 //   - Only deterministic algorithms qualify (cuDNN's backward algorithms 0 and 3 add with
 //     atomics: their sums change from run to run) whose workspace fits under the cap,
 //     LEUKO_CUDNN_WORKSPACE_MIB (default 1024 MiB).
@@ -53,12 +54,14 @@ size_t workspace_cap() {
   return cap;
 }
 
+// Timing the algorithms (cudnnFind) rather than asking cuDNN's heuristics; never in
+// deterministic mode, where a choice made by timing could differ from run to run.
 bool benchmark() {
   static const bool on = [] {
     const char* env = std::getenv("LEUKO_CUDNN_BENCHMARK");
     return env == nullptr || std::string(env) != "0";
   }();
-  return on;
+  return on && !deterministic();
 }
 
 cudnnMathType_t math_type() {
@@ -232,11 +235,13 @@ struct Plan {
   explicit Plan(const Conv2dShape& s) : desc(s) {}
 };
 
-// Every field of the geometry, and the precision (it changes the math type and so the choice).
-using Key = std::array<int64_t, 15>;
+// Every field of the geometry, the precision (it changes the math type and so the choice) and
+// the determinism setting (a choice timed before set_deterministic(true) must not be reused).
+using Key = std::array<int64_t, 16>;
 Key key_of(const Conv2dShape& s) {
-  return {s.N,        s.C,        s.H,     s.W,     s.K,     s.R,     s.S, s.groups, s.stride_h,
-          s.stride_w, s.pad_h,    s.pad_w, s.dil_h, s.dil_w, int64_t(precision())};
+  return {s.N,        s.C,        s.H,     s.W,     s.K,     s.R,     s.S,
+          s.groups,   s.stride_h, s.stride_w, s.pad_h, s.pad_w, s.dil_h, s.dil_w,
+          int64_t(precision()), int64_t(deterministic())};
 }
 
 struct Cache {

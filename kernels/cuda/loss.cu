@@ -18,15 +18,21 @@ __device__ __forceinline__ float warp_max(float v) {
   return v;
 }
 
-// log(sum exp(z)) of one row of C values, computed by a whole warp (lane = this thread's lane).
-__device__ float row_logsumexp(const float* z /* (C,) */, int64_t C, int lane) {
+// log(sum exp(z)) of one row of C values, computed by a whole warp (lane = this thread's lane),
+// kept as its two parts: the max m and log(sum exp(z - m)). Callers form z - lse as
+// (z - m) - log_s: z - m is exact, where z - (m + log_s) would round m + log_s to the ulp of
+// m first (0.001 for logits near 1e4: a 1e-3 error in log-probabilities near 0).
+struct RowLse {
+  float m, log_s;
+};
+__device__ RowLse row_logsumexp(const float* z /* (C,) */, int64_t C, int lane) {
   float m = -INFINITY;
   for (int64_t c = lane; c < C; c += 32) m = fmaxf(m, z[c]);
   m = warp_max(m);
-  if (isinf(m)) return m;  // same in every lane: all -inf, or an inf (the result is then inf or NaN)
+  if (isinf(m)) return {m, 0.f};  // same in every lane: all -inf, or an inf (the result is then inf or NaN)
   float s = 0.f;
   for (int64_t c = lane; c < C; c += 32) s += expf(z[c] - m);
-  return m + logf(warp_sum(s));
+  return {m, logf(warp_sum(s))};
 }
 
 // The rows of this warp: row = global warp index, then strided by all warps of the grid.
@@ -40,8 +46,8 @@ __global__ void log_softmax_forward_kernel(float* out, const float* x, int64_t N
   const int lane = threadIdx.x & 31;
   LEUKO_WARP_ROWS(i, N) {
     const float* z = x + i * C;  // (C,)
-    const float lse = row_logsumexp(z, C, lane);
-    for (int64_t c = lane; c < C; c += 32) out[i * C + c] = z[c] - lse;
+    const RowLse r = row_logsumexp(z, C, lane);
+    for (int64_t c = lane; c < C; c += 32) out[i * C + c] = (z[c] - r.m) - r.log_s;
   }
 }
 
@@ -61,24 +67,26 @@ __global__ void cross_entropy_forward_kernel(float* loss, float* weight, float* 
   const int lane = threadIdx.x & 31;
   LEUKO_WARP_ROWS(i, N) {
     const float* z = logits + i * C;  // (C,)
-    const float l = row_logsumexp(z, C, lane);
+    const RowLse r = row_logsumexp(z, C, lane);
     const int64_t t = targets[i];
     float total = 0.f, wt = 0.f;
     if (t != ignore_index && (t < 0 || t >= C)) {
       total = wt = NAN;  // no host sync to throw: make it visible in the loss instead
     } else if (t != ignore_index) {
       wt = class_weight != nullptr ? class_weight[t] : 1.f;
-      total = (1.f - smoothing) * wt * (l - z[t]);
+      total = (1.f - smoothing) * wt * ((r.m - z[t]) + r.log_s);  // -log p_t
       if (smoothing > 0.f) {  // the uniform part: every class's -log p, weighted (whole warp)
         float s = 0.f;
-        for (int64_t c = lane; c < C; c += 32) s += (class_weight != nullptr ? class_weight[c] : 1.f) * (l - z[c]);
+        for (int64_t c = lane; c < C; c += 32) {
+          s += (class_weight != nullptr ? class_weight[c] : 1.f) * ((r.m - z[c]) + r.log_s);  // w_c * -log p_c
+        }
         total += smoothing / float(C) * warp_sum(s);
       }
     }
     if (lane == 0) {
       loss[i] = total;
       weight[i] = wt;
-      lse[i] = l;
+      lse[i] = r.m + r.log_s;
     }
   }
 }

@@ -5,7 +5,11 @@
 // into a size-ordered free list; an allocation takes the smallest cached block that is big
 // enough and wastes at most an eighth of it. When cudaMalloc fails, every cached block is
 // returned to the driver and the allocation is tried once more before OutOfMemory is thrown.
+// A memory limit (set_memory_limit, or LEUKO_MEMORY_LIMIT_MIB) is treated the same way: an
+// allocation that would take `reserved` past it first empties the cache, then throws.
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <unordered_map>
@@ -27,11 +31,22 @@ size_t round_size(size_t bytes) {
   return (bytes + r - 1) / r * r;
 }
 
+// LEUKO_MEMORY_LIMIT_MIB: a limit in MiB for the whole process (unset or 0: none).
+size_t limit_from_environment() {
+  const char* env = std::getenv("LEUKO_MEMORY_LIMIT_MIB");
+  if (env == nullptr || *env == '\0') return 0;
+  char* end = nullptr;
+  const unsigned long long mib = std::strtoull(env, &end, 10);
+  LEUKO_CHECK(end != env && *end == '\0', "LEUKO_MEMORY_LIMIT_MIB: '", env, "' is not a number of MiB");
+  return size_t(mib) << 20;
+}
+
 struct CachingAllocator {
   std::mutex mutex;
   std::multimap<size_t, void*> free_blocks;    // size -> block, unused
   std::unordered_map<void*, size_t> live;      // block -> size, handed out
   MemoryStats stats;
+  size_t limit = limit_from_environment();     // bytes of `reserved`; 0: none
 
   void release_cache() {  // caller holds the mutex
     if (free_blocks.empty()) return;
@@ -50,7 +65,13 @@ CachingAllocator& allocator() {
   return *a;
 }
 
-std::string mib(size_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }
+// "37.5 MiB"; below a MiB in KiB ("asked for 0 MiB" says nothing).
+std::string mib(size_t bytes) {
+  char buf[32];
+  if (bytes < (size_t(1) << 20)) std::snprintf(buf, sizeof buf, "%.1f KiB", double(bytes) / 1024.0);
+  else std::snprintf(buf, sizeof buf, "%.1f MiB", double(bytes) / double(1 << 20));
+  return buf;
+}
 
 }  // namespace
 
@@ -68,6 +89,14 @@ void* caching_alloc(size_t bytes) {
     a.free_blocks.erase(it);
     a.stats.cache_hits++;
   } else {
+    // Over the limit: what a full card does, minus the driver call.
+    const auto over_limit = [&] { return a.limit > 0 && a.stats.reserved + size > a.limit; };
+    if (over_limit()) a.release_cache();
+    if (over_limit()) {
+      throw OutOfMemory("CUDA out of memory: asked for " + mib(size) + " with " + mib(a.stats.current) +
+                            " in use by leuko, over the memory limit of " + mib(a.limit),
+                        size);
+    }
     cudaError_t err = cudaMalloc(&ptr, size);
     if (err == cudaErrorMemoryAllocation) {
       cudaGetLastError();  // clear the error, give the cache back, try once more
@@ -120,6 +149,18 @@ void caching_empty() {
   auto& a = allocator();
   std::lock_guard<std::mutex> lock(a.mutex);
   if (!a.free_blocks.empty()) a.release_cache();
+}
+
+void caching_set_limit(size_t bytes) {
+  auto& a = allocator();
+  std::lock_guard<std::mutex> lock(a.mutex);
+  a.limit = bytes;
+}
+
+size_t caching_limit() {
+  auto& a = allocator();
+  std::lock_guard<std::mutex> lock(a.mutex);
+  return a.limit;
 }
 
 }  // namespace leuko::cuda

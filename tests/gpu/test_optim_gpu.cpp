@@ -1,7 +1,6 @@
 // The fused CUDA optimizer updates against torch.optim's trajectories and the CPU updates.
-#include "fixture.h"
 #include "gpu/gpu_helpers.h"
-#include "optim/optimizer.h"
+#include "optim/optim_fixture.h"
 
 namespace leuko::test {
 
@@ -17,26 +16,8 @@ TEST_CASE("fused CUDA updates follow torch.optim's trajectories") {
       gpu_params.emplace_back("p" + std::to_string(i), init.cuda().set_requires_grad());
       cpu_params.emplace_back("p" + std::to_string(i), init.clone().set_requires_grad());
     }
-    std::string c = config;
-    auto make = [&](NamedTensors ps) -> std::unique_ptr<optim::Optimizer> {
-      auto num = [&](const char* k, double d) { return fx.file.metadata.count(k) ? fx.meta_double(k) : d; };
-      if (c.rfind("sgd", 0) == 0)
-        return std::make_unique<optim::SGD>(ps, optim::SGDOptions{num("lr", 0.01), num("momentum", 0), num("dampening", 0),
-                                                                  num("weight_decay", 0),
-                                                                  fx.file.metadata.count("nesterov") > 0});
-      optim::AdamOptions o;
-      o.lr = num("lr", 1e-3);
-      if (fx.file.metadata.count("betas")) {
-        const std::string b = fx.meta("betas");
-        o.beta1 = std::stod(b.substr(0, b.find(',')));
-        o.beta2 = std::stod(b.substr(b.find(',') + 1));
-      }
-      o.eps = num("eps", 1e-8);
-      o.weight_decay = num("weight_decay", c.rfind("adamw", 0) == 0 ? 1e-2 : 0.0);
-      o.amsgrad = fx.file.metadata.count("amsgrad") > 0;
-      return std::make_unique<optim::Adam>(ps, o, c.rfind("adamw", 0) == 0);
-    };
-    auto gpu_opt = make(gpu_params), cpu_opt = make(cpu_params);
+    auto gpu_opt = optimizer_of_fixture(config, gpu_params, fx);
+    auto cpu_opt = optimizer_of_fixture(config, cpu_params, fx);
     for (int k = 0; k < steps; k++) {
       for (int i = 0; i < nparams; i++) {
         Tensor g = fx.get("grad_" + std::to_string(k) + "_" + std::to_string(i), DType::f32);

@@ -1,37 +1,11 @@
 // Optimizers against torch.optim trajectories (tests/fixtures/fx_optim.py), schedules against
 // torch.optim.lr_scheduler, and the state round trip that --resume relies on.
-#include "fixture.h"
 #include "helpers.h"
-#include "optim/optimizer.h"
+#include "optim/optim_fixture.h"
 #include "optim/schedule.h"
 
 namespace leuko::test {
 namespace {
-
-std::unique_ptr<optim::Optimizer> make_optimizer(const std::string& config, NamedTensors params, const Fixture& fx) {
-  auto num = [&](const char* k, double dflt) { return fx.file.metadata.count(k) ? fx.meta_double(k) : dflt; };
-  auto flag = [&](const char* k) { return fx.file.metadata.count(k) && fx.meta(k) == "True"; };
-  if (config.rfind("sgd", 0) == 0) {
-    optim::SGDOptions o;
-    o.lr = num("lr", 0.01);
-    o.momentum = num("momentum", 0);
-    o.dampening = num("dampening", 0);
-    o.weight_decay = num("weight_decay", 0);
-    o.nesterov = flag("nesterov");
-    return std::make_unique<optim::SGD>(std::move(params), o);
-  }
-  optim::AdamOptions o;
-  o.lr = num("lr", 1e-3);
-  if (fx.file.metadata.count("betas")) {
-    const std::string b = fx.meta("betas");
-    o.beta1 = std::stod(b.substr(0, b.find(',')));
-    o.beta2 = std::stod(b.substr(b.find(',') + 1));
-  }
-  o.eps = num("eps", 1e-8);
-  o.weight_decay = num("weight_decay", config.rfind("adamw", 0) == 0 ? 1e-2 : 0.0);
-  o.amsgrad = flag("amsgrad");
-  return std::make_unique<optim::Adam>(std::move(params), o, config.rfind("adamw", 0) == 0);
-}
 
 // Replays the fixture's gradients through leuko's optimizer on `device` and returns the largest
 // relative error of the parameters after each step against PyTorch's.
@@ -44,7 +18,7 @@ double replay(const std::string& config, DType dtype, Device device) {
     p.set_requires_grad(true);
     params.emplace_back("p" + std::to_string(i), p);
   }
-  auto opt = make_optimizer(config, params, fx);
+  auto opt = optimizer_of_fixture(config, params, fx);
   double worst = 0;
   for (int k = 0; k < steps; k++) {
     for (int i = 0; i < nparams; i++) {

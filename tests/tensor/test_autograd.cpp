@@ -239,6 +239,24 @@ TEST_CASE("backward frees the activations the graph saved") {
   for (size_t i = 0; i < 8; i++) CHECK(g[i] == doctest::Approx(std::exp(std::exp(xv[i])) * std::exp(xv[i])));
 }
 
+TEST_CASE("the graph holds only what backward needs, not every input") {
+  // relu(x + 1): add saves nothing and relu saves its output, so once the caller drops x + 1
+  // the graph must not keep it (a node holding its input tensors did: twice the activations
+  // of a conv / batch norm / ReLU network).
+  Tensor x = test::randn_t({1 << 14}, 5).set_requires_grad();
+  const size_t bytes = x.nbytes();
+  const size_t base = memory_stats(Device::CPU).current;
+  Tensor y = add(x, 1.0);
+  std::weak_ptr<Storage> y_data = y.impl_ptr()->storage;
+  Tensor loss = sum(relu(y));
+  y = Tensor();
+  CHECK(y_data.expired());
+  CHECK(memory_stats(Device::CPU).current <= base + bytes + 1024);  // relu's output, and the loss
+  loss.backward();
+  const std::vector<double> xv = values(x), g = values(x.grad());
+  for (size_t i = 0; i < xv.size(); i++) CHECK(g[i] == (xv[i] + 1.0 > 0 ? 1.0 : 0.0));
+}
+
 TEST_CASE("reshape, flatten, clone and to(dtype) are differentiable") {
   Tensor x = test::randn_t({2, 3}, 11).set_requires_grad();
   Tensor w = test::randn_t({3, 2}, 12);

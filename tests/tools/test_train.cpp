@@ -6,8 +6,8 @@
 #include <filesystem>
 #include <limits>
 
-#include "data/synth.h"
 #include "helpers.h"
+#include "tools/run_helpers.h"
 #include "tensor/safetensors.h"
 #include "tools/leuko/plot.h"
 #include "tools/leuko/trainer.h"
@@ -20,25 +20,11 @@ namespace {
 
 // A synthetic dataset (4 classes x 10 images of 40x40), made once for the whole file.
 const std::string& tiny_data() {
-  static std::string dir = [] {
-    std::string d = (fs::temp_directory_path() / ("leuko-train-data-" + std::to_string(getpid()))).string();
-    fs::remove_all(d);
-    data::SynthOptions o;
-    o.per_class = 10;
-    o.size = 40;
-    o.seed = 3;
-    o.format = "png";
-    data::write_synth_dataset(d, o, nullptr);
-    return d;
-  }();
+  static const std::string dir = test::synth_dataset("train", 10, 40, 3);
   return dir;
 }
 
-std::string fresh_dir(const std::string& name) {
-  std::string d = (fs::temp_directory_path() / ("leuko-train-" + name + "-" + std::to_string(getpid()))).string();
-  fs::remove_all(d);
-  return d;
-}
+std::string fresh_dir(const std::string& name) { return test::scratch_dir("train", name); }
 
 cli::TrainOptions tiny_options(const std::string& out) {
   cli::TrainOptions o;

@@ -23,6 +23,7 @@
 #include "tensor/device.h"
 #include "tensor/random.h"
 #include "tools/leuko/commands.h"
+#include "tools/leuko/trainer.h"
 
 #if LEUKO_WITH_CUDA
 #include "tensor/cuda/check_cuda.h"
@@ -181,29 +182,70 @@ nlohmann::json run_bench(const BenchOptions& o) {
   sgd.momentum = 0.9;
   optim::SGD opt(net->named_parameters(), sgd);
 
-  Tensor loss;  // () the last step's loss, detached
-  auto step = [&] {
-    opt.zero_grad();
-    std::vector<Tensor> outs = net->forward_train(x);  // main logits, then auxiliary ones
-    Tensor l = cross_entropy(outs[0], y);
-    for (size_t i = 1; i < outs.size(); i++) l = add(l, mul(cross_entropy(outs[i], y), aux_weights[i - 1]));
+  // One training step on (xb, yb) with the optimizer `o`; returns the loss, detached.
+  auto train_step = [&](const Tensor& xb, const Tensor& yb, optim::Optimizer& optimizer) {
+    optimizer.zero_grad();
+    std::vector<Tensor> outs = net->forward_train(xb);  // main logits, then auxiliary ones
+    Tensor l = cross_entropy(outs[0], yb);
+    for (size_t i = 1; i < outs.size(); i++) l = add(l, mul(cross_entropy(outs[i], yb), aux_weights[i - 1]));
     l.backward();
-    opt.step();
-    loss = l.detach();
+    optimizer.step();
+    return l.detach();
+  };
+  Tensor loss;  // () the last step's loss, detached
+  auto step = [&] { loss = train_step(x, y, opt); };
+
+  // Out of memory at the first step: the largest batch that fits, found by trying pairs of real
+  // steps (each with a fresh optimizer, whose buffers are part of what must fit), then one line as
+  // `leuko train` gives (tools/leuko/trainer.h). The weights the tries changed are not timed.
+  auto out_of_memory = [&](const OutOfMemory& e) {
+    const size_t asked = e.bytes(), in_use = memory_stats(device).peak;
+    x = y = Tensor();
+    opt.zero_grad();
+    empty_cuda_cache();
+    auto fits = [&](int64_t k) {
+      bool ok = true;
+      try {
+        optim::SGD fresh(net->named_parameters(), sgd);
+        Tensor xk = randn({k, 3, side, side}, gen, DType::f32, device);  // (k, 3, S, S)
+        std::vector<int64_t> yk(static_cast<size_t>(k));
+        for (int64_t i = 0; i < k; i++) yk[size_t(i)] = i % o.classes;
+        const Tensor yt = Tensor::from_vector(yk, {k}, device);  // (k,) int64 labels
+        // Two steps: the second holds the momentum the first created while its activations live.
+        for (int i = 0; i < 2; i++) train_step(xk, yt, fresh);
+        fresh.zero_grad();
+      } catch (const OutOfMemory&) {
+        ok = false;
+      }
+      for (auto& named : net->named_parameters()) named.second.set_grad(Tensor());  // a try that ran out
+      empty_cuda_cache();
+      return ok;
+    };
+    const int64_t fit = largest_fitting_batch(o.batch, 2, fits);
+    return Error("bench: " + out_of_memory_message(device, o.batch, asked, in_use, fit));
   };
 
   // Warm-up. The first step is traced to count the multiply-adds of one training forward.
   int64_t macs = 0;
   {
     ModuleTrace trace;
+    reset_peak_memory(device);  // the peak of a step that runs out is the memory it had in use
     try {
       step();
+    } catch (const OutOfMemory& e) {
+      throw out_of_memory(e);
     } catch (const Error& e) {
       throw Error("bench: " + o.model + " at --input " + std::to_string(side) + " failed: " + e.what());
     }
     macs = macs_per_image(trace);
   }
-  for (int64_t i = 1; i < o.warmup; i++) step();
+  for (int64_t i = 1; i < o.warmup; i++) {
+    try {
+      step();  // the second step is the first with momentum buffers: it can still run out
+    } catch (const OutOfMemory& e) {
+      throw out_of_memory(e);
+    }
+  }
   cuda_synchronize();
   reset_peak_memory(device);  // the peak of the steady state, not of set-up and algorithm search
 

@@ -48,7 +48,9 @@ struct BenchOptions {
 //   tflops              train_gflop_per_image x images_per_s / 1000: the achieved rate
 //   loss                the last step's loss (finite unless training diverged)
 //   seconds             wall time of the whole run, set-up included
-// Throws a one-line Error for bad options (naming the option) or a missing GPU.
+// Throws a one-line Error for bad options (naming the option) or a missing GPU; out of memory
+// at the first step, one naming the largest batch that fits (found by trying, as `leuko train`
+// does: tools/leuko/trainer.h).
 // The precision setting is restored before returning.
 nlohmann::json run_bench(const BenchOptions& options);
 

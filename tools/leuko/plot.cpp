@@ -71,8 +71,10 @@ std::vector<EpochRow> read_log_csv(const std::string& path) {
                   "') is not a number");
     }
     EpochRow r;
+    // Checked before the conversion: a double outside int64's range (or NaN) has no int64 value.
+    LEUKO_CHECK(v[0] == std::floor(v[0]) && std::fabs(v[0]) < 9e18, path, ":", lineno, ": epoch '", fields[0],
+                "' is not a whole number");
     r.epoch = int64_t(v[0]);
-    LEUKO_CHECK(double(r.epoch) == v[0], path, ":", lineno, ": epoch '", fields[0], "' is not a whole number");
     r.train_loss = v[1];
     r.train_acc = v[2];
     r.val_loss = v[3];

@@ -1,5 +1,7 @@
 #include "tools/leuko/run_config.h"
 
+#include <type_traits>
+
 #include "tensor/device.h"
 #include "tensor/safetensors.h"
 
@@ -31,6 +33,7 @@ nlohmann::json RunConfig::to_json() const {
   j["seed"] = seed;
   j["workers"] = workers;
   j["device"] = device;
+  j["deterministic"] = deterministic;
   j["normalize"] = normalize;
   j["mean"] = {mean[0], mean[1], mean[2]};
   j["std"] = {std[0], std[1], std[2]};
@@ -42,6 +45,12 @@ RunConfig RunConfig::from_json(const nlohmann::json& j, const std::string& sourc
   if (!j.is_object()) throw Error(source + ": the run configuration is not a JSON object");
   auto get = [&](const char* key, auto& field) {
     if (!j.contains(key)) return;
+    // An integer field takes a JSON integer only: nlohmann converts a float such as 1e300 with a
+    // plain cast, undefined behaviour outside the integer's range.
+    using T = std::decay_t<decltype(field)>;
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+      if (!j.at(key).is_number_integer()) throw Error(source + ": field '" + key + "' must be a whole number");
+    }
     try {
       j.at(key).get_to(field);
     } catch (const std::exception&) {
@@ -72,6 +81,7 @@ RunConfig RunConfig::from_json(const nlohmann::json& j, const std::string& sourc
   get("seed", c.seed);
   get("workers", c.workers);
   get("device", c.device);
+  get("deterministic", c.deterministic);
   get("normalize", c.normalize);
   std::vector<float> m, s;
   get("mean", m);

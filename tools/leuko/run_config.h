@@ -52,6 +52,7 @@ struct RunConfig {
   uint64_t seed = 42;
   int64_t workers = 0;              // loader threads; 0: automatic
   std::string device = "auto";      // auto, cpu, cuda
+  bool deterministic = false;       // GPU: the same bits on every run (tensor/device.h set_deterministic)
   std::string normalize = "imagenet";  // imagenet, or data: mean and std of the training split
   data::Channels mean = data::kImageNetMean, std = data::kImageNetStd;
 

@@ -17,6 +17,7 @@ struct Flags {
   uint64_t seed = 0;
   double lr = 0, momentum = 0, weight_decay = 0, label_smoothing = 0, crop_scale = 0;
   bool class_weights = false, no_class_weights = false, force = false, skip_bad = false, quiet = false;
+  bool deterministic = false;
 };
 }  // namespace
 
@@ -52,6 +53,9 @@ void register_train(CLI::App& app) {
   cmd->add_option("--seed", f.seed, "Seed of the split, the initialisation, the shuffles and the augmentations");
   cmd->add_option("--device", f.device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   cmd->add_option("--workers", f.workers, "Data loader threads (0: automatic)");
+  cmd->add_flag("--deterministic", f.deterministic,
+                "GPU: the same losses and weights, bit for bit, on every run with the same seed (cuDNN's "
+                "algorithms chosen by heuristics instead of timing; the CPU always is)");
   cmd->add_option("--out", f.out, "Run folder (default runs/<model>-<date>-<time>)");
   cmd->add_option("--resume", f.resume, "Continue the run in this folder where it stopped");
   cmd->add_option("--init", f.init, "Start from these weights (e.g. from tools/torch_export.py)");
@@ -92,6 +96,7 @@ void register_train(CLI::App& app) {
     if (given("--seed")) c.seed = f.seed;
     if (given("--device")) c.device = f.device;
     if (given("--workers")) c.workers = f.workers;
+    if (f.deterministic) c.deterministic = true;  // on --resume too: a run can be made deterministic, never undone
     optim::Schedule::parse(c.schedule);  // a bad --schedule fails now, not after loading the data
     o.run_dir = f.out;
     o.resume = f.resume;

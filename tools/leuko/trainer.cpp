@@ -15,6 +15,7 @@
 #include "layers/elementwise.h"
 #include "layers/loss.h"
 #include "optim/schedule.h"
+#include "tensor/allocator.h"
 #include "tensor/autograd.h"
 #include "tensor/device.h"
 #include "tensor/random.h"
@@ -118,6 +119,62 @@ int64_t count_correct(const Tensor& logits, const Tensor& labels) {
 
 void write_text(const std::string& path, const std::string& text) { write_file_atomic(path, text); }
 
+// Removes the temporary files ("<name>.tmp") that a run killed while writing left in `dir`,
+// naming each: the file a temporary was about to replace is intact (write_file_atomic renames
+// only a complete file), so nothing is lost, and the next write would overwrite it anyway.
+void remove_stale_temporaries(const std::string& dir, bool quiet) {
+  std::error_code ec;
+  for (const fs::directory_entry& e : fs::directory_iterator(dir, ec)) {
+    if (e.path().extension() != ".tmp" || !e.is_regular_file(ec)) continue;
+    if (fs::remove(e.path(), ec) && !quiet) {
+      std::fprintf(stderr, "removed %s, left by a run stopped while writing it (the file it was replacing is intact)\n",
+                   e.path().string().c_str());
+    }
+  }
+}
+
+// The process-wide determinism setting for the length of a run, restored after.
+struct DeterministicScope {
+  bool previous;
+  explicit DeterministicScope(bool on) : previous(deterministic()) { set_deterministic(on); }
+  ~DeterministicScope() { set_deterministic(previous); }
+  DeterministicScope(const DeterministicScope&) = delete;
+  DeterministicScope& operator=(const DeterministicScope&) = delete;
+};
+
+// The weights, buffers and optimizer state copied to the host: what the batch-size search
+// restores before and after each try, so that every try is the same first two steps (optimizer
+// buffers created from nothing included) and the model ends as it began.
+struct Snapshot {
+  NamedTensors weights, optimizer;
+  std::map<std::string, std::string> optimizer_meta;
+};
+
+Snapshot take_snapshot(const Net& net, const optim::Optimizer& opt) {
+  autograd::NoGradGuard no_grad;
+  // A CPU tensor's to(Device::CPU) would share its storage: clone it.
+  auto host_copy = [](const Tensor& t) { return t.is_cuda() ? t.to(Device::CPU) : t.clone(); };
+  Snapshot s;
+  for (const auto& [name, t] : net.state_dict()) s.weights.emplace_back(name, host_copy(t.detach()));
+  for (const auto& [name, t] : opt.state()) s.optimizer.emplace_back(name, host_copy(t.detach()));
+  s.optimizer_meta = opt.state_metadata();
+  return s;
+}
+
+void restore_snapshot(Net& net, optim::Optimizer& opt, const Snapshot& s) {
+  net.load_state_dict(s.weights, true);
+  opt.load_state(s.optimizer, s.optimizer_meta);
+}
+
+// "1.2 GiB" from a GiB up, "37.5 MiB" below.
+std::string bytes_str(size_t bytes) {
+  char buf[32];
+  const double gib = double(bytes) / double(1ull << 30), mib = double(bytes) / double(1ull << 20);
+  if (gib >= 1) std::snprintf(buf, sizeof buf, "%.1f GiB", gib);
+  else std::snprintf(buf, sizeof buf, "%.1f MiB", mib);
+  return buf;
+}
+
 std::string fmt(const char* f, double v) {
   char buf[64];
   std::snprintf(buf, sizeof buf, f, v);
@@ -127,6 +184,37 @@ std::string fmt(const char* f, double v) {
 }  // namespace
 
 void request_stop() { g_stop = true; }
+
+int64_t largest_fitting_batch(int64_t failed, int64_t smallest, const std::function<bool(int64_t)>& fits) {
+  // Halving: the first size that fits, and the smallest that failed above it.
+  int64_t fit = 0, fail = failed;
+  for (int64_t size = failed / 2; fit == 0; size /= 2) {
+    size = std::max(size, smallest);
+    if (size >= fail) break;  // `smallest` itself failed (or is not below `failed`)
+    if (fits(size)) fit = size;
+    else fail = size;
+  }
+  if (fit == 0) return 0;
+  // Binary search: `fit` fits, `fail` does not.
+  while (fail - fit > 1) {
+    const int64_t mid = fit + (fail - fit) / 2;
+    if (fits(mid)) fit = mid;
+    else fail = mid;
+  }
+  return fit;
+}
+
+std::string out_of_memory_message(Device device, int64_t batch, size_t asked, size_t in_use, int64_t fits,
+                                  bool resumed) {
+  const std::string where = device == Device::CUDA ? "this GPU" : "the CPU (within its memory limit)";
+  std::string m = std::string("out of ") + (device == Device::CUDA ? "GPU" : "CPU") + " memory at --batch " +
+                  std::to_string(batch) + " (asked for " + bytes_str(asked) + " with " + bytes_str(in_use) +
+                  " in use); ";
+  if (fits == 0) return m + "no smaller batch fits on " + where + ": try a smaller --input or another network";
+  const std::string b = "--batch " + std::to_string(fits);
+  return m + b + " fits on " + where + ": " +
+         (resumed ? "a resumed run keeps its batch size, so start a new run with " + b : "run again with " + b);
+}
 
 TrainResult train(const TrainOptions& options) {
   RunConfig cfg = options.config;
@@ -140,15 +228,25 @@ TrainResult train(const TrainOptions& options) {
   if (resume) {
     dir = options.resume;
     const std::string last = dir + "/last.safetensors";
-    if (!fs::exists(last)) throw Error("--resume " + dir + ": no last.safetensors there to resume from");
+    if (!fs::exists(last)) {
+      throw Error("--resume " + dir + ": no last.safetensors there to resume from" +
+                  (fs::exists(dir + "/split.json") || fs::exists(dir + "/config.json")
+                       ? " (the run stopped before its first epoch ended: start it again with the same command)"
+                       : ""));
+    }
+    remove_stale_temporaries(dir, options.quiet);
     resumed = load_checkpoint(last);
     const int64_t epochs = cfg.epochs;
     cfg = resumed.config;
     if (options.extend) cfg.epochs = epochs;
     if (!options.config.data.empty()) cfg.data = options.config.data;  // the images may have moved
+    if (options.config.deterministic) cfg.deterministic = true;          // may be asked for on resume
     st = resumed.state;
     net = resumed.net;
-    if (st.epoch >= cfg.epochs && st.batch == 0) {
+    // A run killed after its last checkpoint but before its test (test.json) resumes to the
+    // test alone: the epoch loop below has nothing left to do.
+    const bool tested = fs::exists(dir + "/test.json") || !options.test_at_end;
+    if (st.epoch >= cfg.epochs && st.batch == 0 && tested) {
       throw Error("--resume " + dir + ": the run already completed its " + std::to_string(cfg.epochs) +
                   " epochs (give --epochs N with a larger N to train on)");
     }
@@ -161,11 +259,13 @@ TrainResult train(const TrainOptions& options) {
     std::error_code ec;
     fs::create_directories(dir, ec);
     if (ec) throw Error("--out " + dir + ": cannot create the folder (" + ec.message() + ")");
+    remove_stale_temporaries(dir, options.quiet);  // a run killed before its first checkpoint
   }
   if (cfg.data.empty()) throw Error("--data: no image folder given");
 
   const Device device = parse_device(cfg.device);
   set_precision(parse_precision(cfg.precision));
+  DeterministicScope deterministic_scope(cfg.deterministic);
   LEUKO_CHECK(cfg.epochs >= 1, "--epochs: ", cfg.epochs, " is not a number of epochs");
   LEUKO_CHECK(cfg.batch >= 2, "--batch: ", cfg.batch, " is too small (batch norm needs at least 2 images)");
   LEUKO_CHECK(cfg.input >= 32, "--input: ", cfg.input, " pixels is too small");
@@ -198,6 +298,15 @@ TrainResult train(const TrainOptions& options) {
   }
   cfg.class_names = all.class_names();
   cfg.classes = all.num_classes();
+  // A class can be left with no training image when --skip-bad skipped all of its files: the
+  // network would learn the other classes alone, and say nothing.
+  const std::vector<int64_t> train_counts = sets.train.class_counts();
+  for (size_t k = 0; k < train_counts.size(); k++) {
+    LEUKO_CHECK(train_counts[k] > 0, "--data ", cfg.data, ": the training split holds no image of class '",
+                cfg.class_names[k], "'",
+                all.skipped().empty() ? "" : " (" + std::to_string(all.skipped().size()) + " unreadable images skipped)",
+                ": every class needs training images");
+  }
   if (!resume && cfg.normalize == "data") {
     const data::ChannelStats stats = data::channel_stats(sets.train);
     cfg.mean = stats.mean;
@@ -252,6 +361,70 @@ TrainResult train(const TrainOptions& options) {
                  cfg.precision.c_str(), device == Device::CUDA ? cuda_status().c_str() : "the CPU", dir.c_str());
   }
 
+  // ---- One step ------------------------------------------------------------------------------
+  // Forward (with the auxiliary heads), loss, backward, update; returns the loss and sets
+  // *logits to the main logits. A non-finite loss returns before the backward when
+  // `stop_on_nan`: the update would spread it into every weight.
+  auto run_step = [&](const Tensor& images, const Tensor& labels, Tensor* logits, bool stop_on_nan) {
+    std::vector<Tensor> outs = net->forward_train(images);
+    Tensor loss = cross_entropy(outs[0], labels, ce);
+    for (size_t i = 1; i < outs.size(); i++) loss = add(loss, mul(cross_entropy(outs[i], labels, ce), aux_w[i - 1]));
+    const double value = loss.item();
+    if (stop_on_nan && !std::isfinite(value)) return value;
+    loss.backward();
+    opt->step();
+    opt->zero_grad();
+    if (logits != nullptr) *logits = outs[0].detach();
+    return value;
+  };
+
+  // The first two steps of the process find out whether the batch fits: the first makes the
+  // optimizer's state (momentum, Adam's moments), which the second holds while its activations
+  // are live; the later steps need no more (the allocator's cache makes every step's blocks
+  // recur). The state before them is kept on the host; if either runs out of memory, that state
+  // is restored, pairs of real steps on random images find the largest batch that fits (each
+  // try restores the state again and empties the cache), and the run stops with one line.
+  // Nothing is written: the run folder stays as it was.
+  constexpr int kCheckedSteps = 2;
+  int checked = 0;
+  Snapshot before;
+  auto checked_step = [&](data::Batch& b, Tensor* logits) {
+    if (checked++ == 0) {
+      before = take_snapshot(*net, *opt);
+      reset_peak_memory(device);
+    }
+    size_t asked = 0, in_use = 0;
+    try {
+      return run_step(b.images, b.labels, logits, true);
+    } catch (const OutOfMemory& e) {
+      asked = e.bytes();
+      in_use = memory_stats(device).peak;  // the steps' high point: live tensors when it failed
+    }
+    b = data::Batch();   // the real batch's memory, as the tries use their own
+    opt->zero_grad();    // gradients of a backward that ran out part way
+    restore_snapshot(*net, *opt, before);
+    empty_cuda_cache();
+    Generator gen(cfg.seed);
+    auto fits = [&](int64_t k) {
+      bool ok = true;
+      try {
+        Tensor x = randn({k, 3, cfg.input, cfg.input}, gen, DType::f32, device);  // (k, 3, S, S)
+        std::vector<int64_t> y(static_cast<size_t>(k));
+        for (int64_t i = 0; i < k; i++) y[size_t(i)] = i % cfg.classes;
+        const Tensor labels = Tensor::from_vector(y, {k}, device);  // (k,) int64
+        for (int i = 0; i < kCheckedSteps; i++) run_step(x, labels, nullptr, false);
+      } catch (const OutOfMemory&) {
+        ok = false;
+      }
+      opt->zero_grad();
+      restore_snapshot(*net, *opt, before);
+      empty_cuda_cache();
+      return ok;
+    };
+    const int64_t fit = largest_fitting_batch(cfg.batch, 2, fits);  // batch norm needs 2 images
+    throw Error(out_of_memory_message(device, cfg.batch, asked, in_use, fit, resume));
+  };
+
   // ---- Epochs --------------------------------------------------------------------------------
   SignalScope signals;
   TrainResult result;
@@ -270,10 +443,8 @@ TrainResult train(const TrainOptions& options) {
     while (loader.next(b)) {
       manual_seed(step_seed(cfg.seed, st.step));
       opt->set_lr(sched.lr_at(cfg.lr, st.step, steps_per_epoch, cfg.epochs));
-      std::vector<Tensor> outs = net->forward_train(b.images);
-      Tensor loss = cross_entropy(outs[0], b.labels, ce);
-      for (size_t i = 1; i < outs.size(); i++) loss = add(loss, mul(cross_entropy(outs[i], b.labels, ce), aux_w[i - 1]));
-      const double value = loss.item();
+      Tensor logits;  // (B, classes) the main logits, detached
+      const double value = checked < kCheckedSteps ? checked_step(b, &logits) : run_step(b.images, b.labels, &logits, true);
       if (!std::isfinite(value)) {
         const std::string kept = fs::exists(dir + "/last.safetensors")
                                      ? "the last good checkpoint is " + dir + "/last.safetensors"
@@ -282,13 +453,10 @@ TrainResult train(const TrainOptions& options) {
                     " at step " + std::to_string(st.step + 1) + " (epoch " + std::to_string(epoch + 1) + ", batch " +
                     std::to_string(st.batch + 1) + "): stopped; " + kept + " (a lower --lr or a --warmup may help)");
       }
-      loss.backward();
-      opt->step();
-      opt->zero_grad();
       st.step++;
       st.batch++;
       st.loss_sum += value * double(b.size());
-      st.correct += count_correct(outs[0].detach(), b.labels);
+      st.correct += count_correct(logits, b.labels);
       st.seen += b.size();
       images_timed += b.size();
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -334,9 +502,11 @@ TrainResult train(const TrainOptions& options) {
       st.best_epoch = epoch + 1;
       save_checkpoint(dir + "/best.safetensors", *net, nullptr, cfg, st);
     }
-    save_last();
+    // last.safetensors last: it commits the epoch. Killed before it, a resumed run redoes the
+    // epoch from the previous checkpoint and rewrites the same best, log and curves.
     write_log_csv(dir + "/log.csv", rows);
     write_curves_png(dir + "/curves.png", rows, cfg.model + " (" + cfg.task + ")");
+    save_last();
     bar.finish("train loss " + fmt("%.4f", row.train_loss) + " acc " + fmt("%.4f", row.train_acc) + " | val loss " +
                fmt("%.4f", row.val_loss) + " acc " + fmt("%.4f", row.val_acc) + " F1 " + fmt("%.4f", row.val_f1) +
                (improved ? "  * best" : "") + "  [" + fmt("%.1f", train_seconds) + " s]");

@@ -2,12 +2,27 @@
 // with validation, checkpoints, the log and the plot, and the final test of the best model.
 //
 // Every file of the run folder is written atomically (tools/leuko/run_config.h), after each
-// epoch. Ctrl-C (SIGINT or SIGTERM) lets the current step finish, saves last.safetensors with
+// epoch, last.safetensors last: it is the commit point, so a run killed at any moment (SIGKILL
+// included) resumes from a checkpoint whose log.csv rows and best.safetensors are all there
+// (rows of a later epoch are dropped and redone; a redone epoch gives the same bits). Temporary
+// files a killed write left behind ("*.tmp") are removed, and named, when the folder is used
+// again. Ctrl-C (SIGINT or SIGTERM) lets the current step finish, saves last.safetensors with
 // the position inside the epoch and stops; `--resume RUN` continues exactly where it stopped.
 // A NaN or infinite loss stops the run at once with the step that produced it, keeping the
 // last good checkpoint (that of the previous epoch).
+//
+// Out of memory: the first step of a run (or of a resumed run) is where a batch that does not
+// fit shows itself. Then the trainer restores the model and optimizer as they were before it,
+// finds the largest batch that fits by trying real steps (largest_fitting_batch), and stops
+// with one line (out_of_memory_message), writing nothing.
+//
+// Determinism: config.deterministic sets tensor/device.h's set_deterministic for the run; the
+// CPU gives the same bits on every run with the same seed anyway (tests/tools/test_reliability.cpp).
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <string>
 
 #include "tools/leuko/run_config.h"
@@ -39,5 +54,23 @@ TrainResult train(const TrainOptions& options);
 
 // Asks a running train() to stop after its current step (what SIGINT does).
 void request_stop();
+
+// ---- Out of memory -------------------------------------------------------------------------
+
+// The largest batch size below `failed` for which `fits(size)` answers true, or 0 when not
+// even `smallest` does. Halves from `failed` until a size fits, then searches between that size
+// and the last one that failed, to the exact size. `fits` runs one real training step at that
+// size (false on OutOfMemory) and leaves nothing behind; every size returned was answered true
+// by it, so the size reported is one that was seen to fit.
+int64_t largest_fitting_batch(int64_t failed, int64_t smallest, const std::function<bool(int64_t)>& fits);
+
+// The one line a run that ran out of memory stops with, e.g.
+//   out of GPU memory at --batch 256 (asked for 1.2 GiB with 75.3 GiB in use); --batch 96
+//   fits on this GPU: run again with --batch 96
+// `asked`: the allocation that failed; `in_use`: the bytes of live tensors at the step's peak;
+// `fits`: largest_fitting_batch's answer (0: none). `resumed`: a resumed run keeps its batch
+// size, so the advice is a new run.
+std::string out_of_memory_message(Device device, int64_t batch, size_t asked, size_t in_use, int64_t fits,
+                                  bool resumed = false);
 
 }  // namespace leuko::cli

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The GPU tests under NVIDIA's compute-sanitizer, for the GPU machine: memcheck (out-of-bounds
+# and misaligned device accesses, errors of CUDA calls) and racecheck (shared-memory races)
+# over `leuko_tests --gpu` with a few representative test files. compute-sanitizer slows
+# kernels 10-100x, so the runs share LEUKO_GPU_SANITIZE_BUDGET seconds (default 360: each
+# (tool, file) run gets an equal part, at least 30 s); a run cut off there is reported as
+# capped, not as passed. Builds build-gpu/ when it is not built
+# (tools/gpu_check.sh --sanitize calls this after its own build). The summary and the first
+# reports are printed; the full logs stay in <build>/sanitize/ (not in $OUT, which returns
+# only a few files).
+#   tools/gpu_sanitize.sh                         memcheck and racecheck, the default files
+#   tools/gpu_sanitize.sh test_pool_gpu ...       these files (names under tests/gpu/)
+#   LEUKO_GPU_SANITIZE_TOOLS=memcheck tools/gpu_sanitize.sh
+#   LEUKO_GPU_SANITIZE_FILES="test_loss_gpu test_pool_gpu" tools/gpu_check.sh --sanitize
+# Note: leuko's caching allocator hands out pieces of larger cudaMalloc blocks, so memcheck sees
+# an overrun only when it leaves the block; the tests' NaN poisoning covers unwritten outputs.
+set -uo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${LEUKO_BUILD_DIR:-$root/build-gpu}
+out=$build/sanitize
+budget=${LEUKO_GPU_SANITIZE_BUDGET:-360}
+tools=${LEUKO_GPU_SANITIZE_TOOLS:-memcheck racecheck}
+# One file per kind of kernel: element-wise ops and reductions, pooling, batch norm (block
+# reductions in shared memory), losses, the fused optimizer step.
+files=("$@")
+[ ${#files[@]} -eq 0 ] && [ -n "${LEUKO_GPU_SANITIZE_FILES:-}" ] && read -ra files <<<"$LEUKO_GPU_SANITIZE_FILES"
+[ ${#files[@]} -eq 0 ] && files=(test_ops_gpu test_pool_gpu test_batchnorm_gpu test_loss_gpu test_optim_gpu)
+n_tools=$(wc -w <<<"$tools")
+seconds=$((budget / (n_tools * ${#files[@]})))
+[ $seconds -lt 30 ] && seconds=30
+mkdir -p "$out"
+
+sanitizer=$(command -v compute-sanitizer || true)
+for c in /usr/local/cuda/bin/compute-sanitizer /usr/local/cuda/compute-sanitizer/compute-sanitizer; do
+  [ -z "$sanitizer" ] && [ -x "$c" ] && sanitizer=$c
+done
+[ -n "$sanitizer" ] || { echo "gpu_sanitize: compute-sanitizer not found (it ships with the CUDA toolkit)"; exit 1; }
+
+if [ ! -x "$build/tests/leuko_tests" ]; then
+  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLEUKO_CUDA=ON \
+    -DCMAKE_CUDA_ARCHITECTURES="${LEUKO_CUDA_ARCH:-90}" >"$out/configure.log" 2>&1 &&
+    ninja -C "$build" -j "$(nproc)" leuko_tests >"$out/build.log" 2>&1 ||
+    { grep -E "error|FAILED" "$out/build.log" "$out/configure.log" | head -40; echo "gpu_sanitize: build failed"; exit 1; }
+fi
+
+start=$(date +%s)
+fails=0 capped=0 summary=()
+for tool in $tools; do
+  for f in "${files[@]}"; do
+    f=${f%.cpp}
+    log="$out/$tool-$f.log"
+    # --error-exitcode: a reported error fails the run even when the tests themselves pass.
+    timeout --signal=INT --kill-after=20 "$seconds" "$sanitizer" --tool "$tool" --error-exitcode 99 \
+      --print-limit 20 "$build/tests/leuko_tests" --gpu --source-file="*tests/gpu/$f.cpp" >"$log" 2>&1
+    rc=$?
+    errors=$(grep -m1 -E "ERROR SUMMARY|RACECHECK SUMMARY" "$log" || true)
+    case $rc in
+      0) result="pass" ;;
+      77) result="SKIPPED (no GPU)"; fails=$((fails + 1)) ;;
+      124 | 130 | 137) result="capped at ${seconds} s (no error in the part that ran)"; capped=$((capped + 1)) ;;
+      99) result="ERRORS"; fails=$((fails + 1)) ;;
+      *) result="FAIL (exit $rc)"; fails=$((fails + 1)) ;;
+    esac
+    summary+=("$(printf '  %-10s %-22s %s %s' "$tool" "$f" "$result" "${errors:+($errors)}")")
+  done
+done
+echo
+echo "== gpu_sanitize summary ($(basename "$sanitizer"), $(($(date +%s) - start)) s) =="
+printf '%s\n' "${summary[@]}"
+echo "$fails failing, $capped capped at $seconds s; logs in $out"
+if [ $fails -gt 0 ]; then
+  echo "-- first reports --"
+  grep -h -m5 -B1 -A8 -E "^========= (Invalid|Race|Program hit|Error)" "$out"/*.log | head -60
+fi
+exit $((fails > 0))

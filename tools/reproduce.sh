@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# The reproduction of the study's table (issue 5, ../shared/docs/TARGETS.md): AlexNet,
+# ResNet-50, GoogLeNet and VGG16 trained from random initialisation on the leukemia images,
+# binary task, each with its default recipe (tools/leuko/recipes.cpp) and the seed-42 split;
+# the checkpoint chosen on the validation split is scored on the test split. One network after
+# the other, then the table beside the study's, with each run's wall time.
+#   tools/reproduce.sh                                  the four networks
+#   tools/reproduce.sh --models resnet50 -- --epochs 5  chosen networks; after --, flags for every `leuko train`
+# Environment: LEUKO_DATA (default .gpu/leukemia, where ../shared/tools/stage-gpu-inputs --data
+# puts the images, else ../shared/data/leukemia), LEUKO (the binary: build-gpu/leuko, else
+# build/leuko), OUT (results go to $OUT/reproduce, else runs/reproduce). The runs use TF32, as
+# PyTorch's convolutions do by default.
+set -uo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+models=alexnet,resnet50,googlenet,vgg16
+extra=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --models) models=$2; shift 2 ;;
+    --) shift; extra=("$@"); break ;;
+    *) echo "reproduce: unknown argument '$1' (--models A,B or -- then leuko train flags)" >&2; exit 2 ;;
+  esac
+done
+data=${LEUKO_DATA:-}
+if [ -z "$data" ]; then
+  for d in "$root/.gpu/leukemia" "$root/../shared/data/leukemia"; do [ -d "$d" ] && { data=$d; break; }; done
+fi
+[ -n "$data" ] && [ -d "$data" ] || { echo "reproduce: no leukemia images: set LEUKO_DATA to the folder (Benign, Early, Pre, Pro)" >&2; exit 1; }
+leuko=${LEUKO:-}
+if [ -z "$leuko" ]; then
+  for b in "$root/build-gpu/leuko" "$root/build/leuko"; do [ -x "$b" ] && { leuko=$b; break; }; done
+fi
+[ -n "$leuko" ] && [ -x "$leuko" ] || { echo "reproduce: no leuko binary: build first (tools/build.sh) or set LEUKO" >&2; exit 1; }
+out=${OUT:-$root/runs}/reproduce
+mkdir -p "$out"
+
+failed=0
+for m in ${models//,/ }; do
+  start=$(date +%s)
+  echo "reproduce: $m ... (log: $out/$m.log)"
+  "$leuko" train --model "$m" --data "$data" --task binary --precision tf32 --out "$out/$m" --force \
+    ${extra[@]+"${extra[@]}"} >"$out/$m.log" 2>&1
+  rc=$?
+  echo "$(($(date +%s) - start))" >"$out/$m.seconds"
+  if [ $rc != 0 ]; then
+    failed=1
+    echo "reproduce: $m FAILED (exit $rc):"
+    tail -5 "$out/$m.log" | sed 's/^/  /'
+  fi
+done
+
+# The table: the study's row, then leuko's, per network.
+python3 - "$out" "$models" "$leuko" "$data" <<'EOF'
+import json, os, subprocess, sys
+out, models, leuko, data = sys.argv[1], sys.argv[2].split(","), sys.argv[3], sys.argv[4]
+study = {"alexnet": (0.9847, 0.9892, 0.9928, 0.9910), "resnet50": (0.9939, 0.9941, 0.9939, 0.9939),
+         "googlenet": (0.9817, 0.9927, 0.9855, 0.9891), "vgg16": (0.9969, 0.9982, 0.9902, 0.9941)}
+print("\n| model | who | accuracy | precision | recall | F1 | best epoch | wall time |")
+print("|---|---|---:|---:|---:|---:|---:|---:|")
+for m in models:
+    if m in study:
+        print("| %s | study (pretrained, PyTorch) | %.4f | %.4f | %.4f | %.4f | | |" % ((m,) + study[m]))
+    path = os.path.join(out, m, "test.json")
+    secs = open(os.path.join(out, m + ".seconds")).read().strip() if os.path.exists(os.path.join(out, m + ".seconds")) else "?"
+    if not os.path.exists(path):
+        print("| %s | leuko (random init) | failed: see %s.log | | | | | %s s |" % (m, m, secs))
+        continue
+    t = json.load(open(path))
+    b = t["binary"]
+    row = (t["accuracy"], b["precision"], b["recall"], b["f1"])
+    gap = ""
+    if m in study:
+        short = [n for n, mine, theirs in zip(("acc", "prec", "rec", "F1"), row, study[m]) if mine < theirs]
+        gap = " (below the study: " + ", ".join(short) + ")" if short else " (at or above the study)"
+    print("| %s | leuko (random init)%s | %.4f | %.4f | %.4f | %.4f | %s | %s s |" % ((m, gap) + row + (t["epoch"], secs)))
+card = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True).stdout.strip() \
+    if any(os.access(os.path.join(p, "nvidia-smi"), os.X_OK) for p in os.environ.get("PATH", "").split(":")) else "no GPU"
+print("\ncard: %s; data: %s; binary task, positive class malignant, test split of the seed-42 split" % (card or "?", data))
+print("commands: %s train --model M --data DATA --task binary --precision tf32 --out %s/M (default recipe per network)" % (leuko, out))
+EOF
+exit $failed
