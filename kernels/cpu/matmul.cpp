@@ -3,8 +3,9 @@
 // The loop nest walks C in panels of kNc columns and K in slices of kKc. For each (slice,
 // panel) it packs op(B)'s block into a contiguous (kc, nc) buffer, so the inner loop reads B
 // along rows whatever its transposition, then each thread takes 4 rows of C at a time and, for
-// every k, adds a(i, k) * B[k, :] to the 4 rows: one load of B feeds 4 fused multiply-adds,
-// and the compiler vectorises the loop over columns.
+// every k, adds a(i, k) * B[k, :] to the 4 rows' partial sums: one load of B feeds 4 fused
+// multiply-adds, and the compiler vectorises the loop over columns. The partial sums of each
+// K slice are added to C at the slice's end (blocked summation, for accuracy).
 #include <algorithm>
 #include <vector>
 
@@ -47,34 +48,40 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
       const int64_t row_blocks = (M + kMr - 1) / kMr;
 #pragma omp parallel for schedule(static) if (M * nc * kc > (1 << 16))
       for (int64_t rb = 0; rb < row_blocks; rb++) {
-        const int64_t i0 = rb * kMr;
-        if (i0 + kMr <= M) {
-          T* c0 = C + (i0 + 0) * ldc + j0;
-          T* c1 = C + (i0 + 1) * ldc + j0;
-          T* c2 = C + (i0 + 2) * ldc + j0;
-          T* c3 = C + (i0 + 3) * ldc + j0;
+        const int64_t i0 = rb * kMr, rows = std::min(kMr, M - i0);
+        // This slice's sums go to a zeroed buffer first, then to C, scaled by alpha once: each
+        // output is then a sum of K / kKc partial sums of at most kKc terms, not one running
+        // sum of K terms, so the float32 rounding error grows with kKc + K / kKc instead of K
+        // (ResNet-18's deep layers sum 4608 terms).
+        T acc[kMr][kNc];  // (rows, nc) partial sums of this k-slice
+        for (int64_t r = 0; r < rows; r++) std::fill(acc[r], acc[r] + nc, T(0));
+        if (rows == kMr) {
           for (int64_t k = 0; k < kc; k++) {
-            const T a0 = alpha * a_at(i0 + 0, k0 + k), a1 = alpha * a_at(i0 + 1, k0 + k);
-            const T a2 = alpha * a_at(i0 + 2, k0 + k), a3 = alpha * a_at(i0 + 3, k0 + k);
+            const T a0 = a_at(i0 + 0, k0 + k), a1 = a_at(i0 + 1, k0 + k);
+            const T a2 = a_at(i0 + 2, k0 + k), a3 = a_at(i0 + 3, k0 + k);
             const T* b = bp + k * nc;
 #pragma omp simd
             for (int64_t j = 0; j < nc; j++) {
-              c0[j] += a0 * b[j];
-              c1[j] += a1 * b[j];
-              c2[j] += a2 * b[j];
-              c3[j] += a3 * b[j];
+              acc[0][j] += a0 * b[j];
+              acc[1][j] += a1 * b[j];
+              acc[2][j] += a2 * b[j];
+              acc[3][j] += a3 * b[j];
             }
           }
         } else {  // the last rows, fewer than kMr
-          for (int64_t i = i0; i < M; i++) {
-            T* c = C + i * ldc + j0;
+          for (int64_t r = 0; r < rows; r++) {
             for (int64_t k = 0; k < kc; k++) {
-              const T a = alpha * a_at(i, k0 + k);
+              const T a = a_at(i0 + r, k0 + k);
               const T* b = bp + k * nc;
 #pragma omp simd
-              for (int64_t j = 0; j < nc; j++) c[j] += a * b[j];
+              for (int64_t j = 0; j < nc; j++) acc[r][j] += a * b[j];
             }
           }
+        }
+        for (int64_t r = 0; r < rows; r++) {
+          T* c = C + (i0 + r) * ldc + j0;
+#pragma omp simd
+          for (int64_t j = 0; j < nc; j++) c[j] += alpha * acc[r][j];
         }
       }
     }

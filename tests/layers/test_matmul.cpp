@@ -80,6 +80,19 @@ TEST_CASE("CPU gemm: four transpositions, odd sizes, beyond the 256 blocking, wi
   }
 }
 
+TEST_CASE("CPU gemm in float32: long sums are summed in blocks, not in one running sum") {
+  // 0.1f added 16384 times: one running float32 sum drifts by ~1e-4 relative (each add to a
+  // total near 1000 rounds to 6e-5, mostly the same way); sums of 256-term slices added to C
+  // stay within ~1e-6. Convolutions in deep layers sum 4608 terms (512 channels x 3 x 3).
+  const int64_t K = 16384;
+  Tensor a = Tensor::full({1, K}, 1.0, DType::f32);  // (1, K)
+  Tensor b = Tensor::full({K, 1}, 0.1, DType::f32);  // (K, 1)
+  Tensor c = Tensor::full({1, 1}, NAN, DType::f32);  // (1, 1)
+  detail::gemm(c, a, false, b, false, false);
+  const double want = double(K) * double(0.1f);
+  CHECK(std::fabs(c.to_double_vector()[0] - want) / want <= 1e-5);
+}
+
 TEST_CASE("matmul forward and gradients against naive loops") {
   for (const auto& [M, K, N] :
        {std::tuple<int64_t, int64_t, int64_t>{33, 300, 7}, {1, 1, 1}, {4, 9, 1}, {17, 5, 260}}) {
