@@ -40,13 +40,6 @@ const std::string& gpu_data() {
 
 std::string fresh_dir(const std::string& name) { return test::scratch_dir("det", name); }
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // Two epochs of `model` at `input` pixels on the GPU, deterministic, as its own process.
 void train_process(const std::string& model, int input, const std::string& out) {
   const std::string log = out + ".log";
@@ -55,7 +48,7 @@ void train_process(const std::string& model, int input, const std::string& out) 
                           " --epochs 2 --batch 8 --device cuda --deterministic --seed 7 --workers 2 --quiet --out " +
                           out + " > " + log + " 2>&1";
   const int status = std::system(cmd.c_str());
-  const std::string output = read_text(log);
+  const std::string output = test::read_file(log);
   INFO(cmd);
   INFO(output);
   REQUIRE(status == 0);

@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <vector>
 
 #include "data/synth.h"
@@ -44,6 +46,13 @@ std::string synth_dataset(const std::string& prefix, int per_class, int size, ui
   o.format = "png";  // lossless: the same pixels on every machine
   data::write_synth_dataset(dir, o, nullptr);
   return dir;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
 }
 
 }  // namespace leuko::test

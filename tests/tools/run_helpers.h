@@ -20,4 +20,7 @@ std::string scratch_dir(const std::string& prefix, const std::string& name);
 // scratch_dir(prefix, "data"). Each call writes a new one: callers keep it in a static.
 std::string synth_dataset(const std::string& prefix, int per_class, int size, uint64_t seed);
 
+// The whole file as bytes ("" when it cannot be read): logs, checkpoints, config.json.
+std::string read_file(const std::string& path);
+
 }  // namespace leuko::test

@@ -50,13 +50,6 @@ const std::string& tiny_data() {
 
 std::string fresh_dir(const std::string& name) { return test::scratch_dir("rel", name); }
 
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 cli::TrainOptions tiny_options(const std::string& out) {
   cli::TrainOptions o;
   cli::RunConfig& c = o.config;
@@ -203,7 +196,7 @@ int wait_child(Child& c, double seconds = 600) {
     if (std::chrono::steady_clock::now() > deadline) {
       kill(c.pid, SIGKILL);
       waitpid(c.pid, &status, 0);
-      FAIL("leuko did not finish within " << seconds << " s; its output:\n" << read_bytes(c.log));
+      FAIL("leuko did not finish within " << seconds << " s; its output:\n" << test::read_file(c.log));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
@@ -226,7 +219,7 @@ void kill_when(Child& c, const std::function<bool()>& ready, double seconds = 30
   while (!ready()) {
     if (waitpid(c.pid, &status, WNOHANG) != 0) {
       c.pid = -1;
-      FAIL("leuko ended before the moment to kill it; its output:\n" << read_bytes(c.log));
+      FAIL("leuko ended before the moment to kill it; its output:\n" << test::read_file(c.log));
     }
     if (std::chrono::steady_clock::now() > deadline) {
       kill(c.pid, SIGKILL);
@@ -256,7 +249,7 @@ const std::string& reference_run() {
   static const std::string dir = [] {
     const std::string d = fresh_dir("kill-reference");
     const int code = run_leuko(train_args(d), d + ".log");
-    const std::string log = read_bytes(d + ".log");
+    const std::string log = test::read_file(d + ".log");
     INFO(log);
     REQUIRE(code == 0);
     return d;
@@ -453,7 +446,7 @@ TEST_CASE("out of memory at the first step: one line with the batch asked for an
   CHECK(fits >= 4);  // batch 4 fits under the limit, and the search is exact
   CHECK(fits < 16);
   // Nothing written before the failure is lost, and nothing half-written is left.
-  CHECK_NOTHROW(cli::RunConfig::from_json(nlohmann::json::parse(read_bytes(out + "/config.json")), "config.json"));
+  CHECK_NOTHROW(cli::RunConfig::from_json(nlohmann::json::parse(test::read_file(out + "/config.json")), "config.json"));
   CHECK(exists(out + "/split.json"));
   CHECK_FALSE(exists(out + "/last.safetensors"));
   for (auto& e : fs::directory_iterator(out)) CHECK(e.path().extension() != ".tmp");
@@ -472,7 +465,7 @@ TEST_CASE("out of memory when resuming leaves the run folder as it was, and the 
   const std::string out = fresh_dir("oom-resume");
   cli::train(oom_options(out, 16));  // one epoch at batch 16, with no limit
   std::map<std::string, std::string> before;
-  for (auto& e : fs::directory_iterator(out)) before[e.path().filename().string()] = read_bytes(e.path().string());
+  for (auto& e : fs::directory_iterator(out)) before[e.path().filename().string()] = test::read_file(e.path().string());
   REQUIRE(before.count("last.safetensors"));
   cli::TrainOptions more = oom_options("", 16);
   more.resume = out;
@@ -497,9 +490,9 @@ TEST_CASE("out of memory when resuming leaves the run folder as it was, and the 
   for (const auto& [name, bytes] : before) {
     CAPTURE(name);
     REQUIRE(exists(out + "/" + name));
-    if (name != "config.json") CHECK(read_bytes(out + "/" + name) == bytes);
+    if (name != "config.json") CHECK(test::read_file(out + "/" + name) == bytes);
   }
-  CHECK_NOTHROW(cli::RunConfig::from_json(nlohmann::json::parse(read_bytes(out + "/config.json")), "config.json"));
+  CHECK_NOTHROW(cli::RunConfig::from_json(nlohmann::json::parse(test::read_file(out + "/config.json")), "config.json"));
   for (auto& e : fs::directory_iterator(out)) CHECK(e.path().extension() != ".tmp");
   // With the memory back, the same resume trains on.
   cli::TrainResult r = cli::train(more);
@@ -517,20 +510,20 @@ TEST_CASE("SIGKILL inside the write of a checkpoint: the previous one stays, and
   std::string epoch1;
   kill_when(c, [&] {
     if (!exists(last)) return false;
-    if (epoch1.empty()) epoch1 = read_bytes(last);
+    if (epoch1.empty()) epoch1 = test::read_file(last);
     return exists(tmp);
   });
-  const std::string log = read_bytes(dir + ".log");
+  const std::string log = test::read_file(dir + ".log");
   INFO(log);
   CHECK(exists(tmp));                  // the kill came inside the write ...
-  CHECK(read_bytes(last) == epoch1);   // ... and the checkpoint it was replacing is untouched
+  CHECK(test::read_file(last) == epoch1);   // ... and the checkpoint it was replacing is untouched
   cli::Checkpoint before = cli::load_checkpoint(last);
   CHECK(before.state.epoch == 1);
   CHECK(cli::read_log_csv(dir + "/log.csv").size() == 2);  // written before the checkpoint; redone
   // Resume: the stale temporary file is removed and named, and the run ends as an
   // uninterrupted one does, bit for bit.
   const int code = run_leuko({"train", "--resume", dir}, dir + ".resume.log");
-  const std::string resume_log = read_bytes(dir + ".resume.log");
+  const std::string resume_log = test::read_file(dir + ".resume.log");
   INFO(resume_log);
   REQUIRE(code == 0);
   CHECK(resume_log.find("removed " + tmp + ", left by a run stopped while writing it") != std::string::npos);
@@ -542,12 +535,12 @@ TEST_CASE("SIGKILL inside the write of log.csv: the checkpoint and the log still
   Child c = spawn_leuko(train_args(dir), dir + ".log", {"LEUKO_TEST_WRITE_DELAY_MS=400"});
   // log.csv is written once per epoch: kill inside epoch 2's write (epoch 1's checkpoint exists).
   kill_when(c, [&] { return exists(dir + "/last.safetensors") && exists(dir + "/log.csv.tmp"); });
-  const std::string log = read_bytes(dir + ".log");
+  const std::string log = test::read_file(dir + ".log");
   INFO(log);
   CHECK(cli::load_checkpoint(dir + "/last.safetensors").state.epoch == 1);
   CHECK(cli::read_log_csv(dir + "/log.csv").size() == 1);
   const int code = run_leuko({"train", "--resume", dir, "--quiet"}, dir + ".resume.log");
-  const std::string resume_log = read_bytes(dir + ".resume.log");
+  const std::string resume_log = test::read_file(dir + ".resume.log");
   INFO(resume_log);
   REQUIRE(code == 0);
   check_finished_like_reference(dir);
@@ -567,10 +560,10 @@ TEST_CASE("SIGKILL mid-epoch: --resume continues from the last checkpoint to the
     return seen && std::chrono::steady_clock::now() > committed + std::chrono::milliseconds(50);
   });
   CHECK(cli::load_checkpoint(dir + "/last.safetensors").state.epoch == 1);
-  const std::string log = read_bytes(dir + ".log");
+  const std::string log = test::read_file(dir + ".log");
   INFO(log);
   const int code = run_leuko({"train", "--resume", dir, "--quiet"}, dir + ".resume.log");
-  const std::string resume_log = read_bytes(dir + ".resume.log");
+  const std::string resume_log = test::read_file(dir + ".resume.log");
   INFO(resume_log);
   REQUIRE(code == 0);
   check_finished_like_reference(dir);
@@ -584,13 +577,13 @@ TEST_CASE("SIGKILL before the first checkpoint: --resume says so, and the same c
   CHECK(exists(dir + "/split.json"));
   CHECK_FALSE(exists(dir + "/last.safetensors"));
   int code = run_leuko({"train", "--resume", dir}, dir + ".resume.log");
-  const std::string resume_log = read_bytes(dir + ".resume.log");
+  const std::string resume_log = test::read_file(dir + ".resume.log");
   INFO(resume_log);
   CHECK(code == 1);
   CHECK(resume_log.find("no last.safetensors there to resume from (the run stopped before its first epoch "
                         "ended: start it again with the same command)") != std::string::npos);
   code = run_leuko(train_args(dir), dir + ".again.log");
-  const std::string again_log = read_bytes(dir + ".again.log");
+  const std::string again_log = test::read_file(dir + ".again.log");
   INFO(again_log);
   REQUIRE(code == 0);
   check_finished_like_reference(dir);
@@ -615,7 +608,7 @@ TEST_CASE("Ctrl-C (SIGINT) mid-epoch: the step finishes, the position is saved, 
   }
   REQUIRE(kill(c.pid, SIGINT) == 0);
   const int status = wait_child(c);
-  const std::string log = read_bytes(dir + ".log");
+  const std::string log = test::read_file(dir + ".log");
   INFO(log);
   REQUIRE(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 130);  // the shell's code for "stopped by Ctrl-C"
@@ -624,7 +617,7 @@ TEST_CASE("Ctrl-C (SIGINT) mid-epoch: the step finishes, the position is saved, 
   CHECK(stopped.state.epoch == 1);
   CHECK(stopped.state.batch > 0);  // inside epoch 2: the position was saved
   const int code = run_leuko({"train", "--resume", dir, "--quiet"}, dir + ".resume.log");
-  const std::string resume_log = read_bytes(dir + ".resume.log");
+  const std::string resume_log = test::read_file(dir + ".resume.log");
   INFO(resume_log);
   REQUIRE(code == 0);
   check_finished_like_reference(dir);
@@ -670,13 +663,13 @@ TEST_CASE("bad settings are refused in one line naming the flag") {
   // the combinations train.cpp checks.
   const std::string log = fresh_dir("badflag-cli") + ".log";
   CHECK(run_leuko({"train", "--model", "resnet18", "--data", tiny_data(), "--batch", "two"}, log) != 0);
-  CHECK(read_bytes(log).find("Could not convert: --batch = two") != std::string::npos);
+  CHECK(test::read_file(log).find("Could not convert: --batch = two") != std::string::npos);
   CHECK(run_leuko({"train", "--model", "resnet18", "--data", tiny_data(), "--optimizer", "rmsprop"}, log) != 0);
-  CHECK(read_bytes(log).find("--optimizer: rmsprop not in {sgd,adam,adamw}") != std::string::npos);
+  CHECK(test::read_file(log).find("--optimizer: rmsprop not in {sgd,adam,adamw}") != std::string::npos);
   CHECK(run_leuko({"train", "--data", tiny_data()}, log) == 1);
-  CHECK(read_bytes(log) == "leuko: --model: which network to train? (e.g. --model resnet50)\n");
+  CHECK(test::read_file(log) == "leuko: --model: which network to train? (e.g. --model resnet50)\n");
   CHECK(run_leuko({"train", "--resume", finished_run(), "--model", "resnet18"}, log) == 1);
-  CHECK(read_bytes(log) == "leuko: --resume: the run's own --model is used; leave --model out\n");
+  CHECK(test::read_file(log) == "leuko: --resume: the run's own --model is used; leave --model out\n");
 }
 
 TEST_CASE("checkpoints that are broken or do not fit are refused in one line naming the file") {
@@ -692,7 +685,7 @@ TEST_CASE("checkpoints that are broken or do not fit are refused in one line nam
                                              .c_str()),
                        Error);
   // Truncated: half the file.
-  const std::string bytes = read_bytes(good);
+  const std::string bytes = test::read_file(good);
   const std::string cut = dir + "/cut.safetensors";
   write_text_file(cut, bytes.substr(0, bytes.size() / 2));
   CHECK_THROWS_WITH_AS(cli::load_checkpoint(cut), doctest::Contains((cut + ": not a valid safetensors file").c_str()),
@@ -761,7 +754,7 @@ TEST_CASE("resuming a run folder with a broken file, or on other images, is refu
     write_text_file(run + "/config.json", "garbage");
     cli::TrainResult r = cli::train(resume_options(run));
     CHECK(r.state.epoch == 2);
-    CHECK_NOTHROW(nlohmann::json::parse(read_bytes(run + "/config.json")));  // rewritten
+    CHECK_NOTHROW(nlohmann::json::parse(test::read_file(run + "/config.json")));  // rewritten
   }
   {  // the images of another task: the run's 2 classes against 4 folders as subtypes
     const std::string run = copy_of_finished_run("badclasses");
@@ -813,14 +806,14 @@ TEST_CASE("too few images to split 80/10/10 are refused in one line") {
 TEST_CASE("a run killed after its last epoch but before its test resumes to the test alone") {
   const std::string run = copy_of_finished_run("untested");
   fs::remove(run + "/test.json");
-  const std::string last = read_bytes(run + "/last.safetensors");
+  const std::string last = test::read_file(run + "/last.safetensors");
   cli::TrainOptions o = tiny_options("");
   o.resume = run;
   o.config.data.clear();
   cli::TrainResult r = cli::train(o);
   CHECK(r.state.epoch == 1);
   CHECK(exists(run + "/test.json"));
-  CHECK(read_bytes(run + "/last.safetensors") == last);  // no training happened
+  CHECK(test::read_file(run + "/last.safetensors") == last);  // no training happened
   // Now complete: resuming again is refused, as for any finished run.
   CHECK_THROWS_WITH_AS(cli::train(o), doctest::Contains("already completed its 1 epochs"), Error);
 }
