@@ -1,6 +1,6 @@
-// Decoding, encoding and resizing of 8-bit RGB images. The only file that compiles stb_image
-// and stb_image_write (both header-only libraries: the *_IMPLEMENTATION defines below turn
-// the headers into their code, once, here).
+// Decoding, encoding and resizing of 8-bit RGB images, with stb_image and stb_image_write
+// (compiled in data/stb_codecs.cpp). Before stb_image sees a file, data/image_checks.cpp walks
+// its structure: the fuzzers found inputs that Debian 12's stb_image 2.27 mishandles.
 #include "data/image.h"
 
 #include <algorithm>
@@ -8,35 +8,20 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
+#include "data/image_checks.h"
 #include "tensor/check.h"
 #include "tensor/safetensors.h"
 
 #if LEUKO_HAVE_STB
-// stb is third-party C-style code; its warnings are not ours to fix.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wshadow"
-#pragma GCC diagnostic ignored "-Wpedantic"
-#pragma GCC diagnostic ignored "-Wcast-align"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
-#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#pragma GCC diagnostic ignored "-Wold-style-cast"
-#pragma GCC diagnostic ignored "-Wtype-limits"
-#pragma GCC diagnostic ignored "-Wdouble-promotion"
-#pragma GCC diagnostic ignored "-Wconversion"
-#define STB_IMAGE_IMPLEMENTATION
-#define STBI_ONLY_JPEG  // the three formats leuko reads; the rest of stb_image is left out
-#define STBI_ONLY_PNG
-#define STBI_ONLY_BMP
+// The declarations only: the code of both libraries is compiled in data/stb_codecs.cpp.
 #define STBI_NO_STDIO  // leuko reads the file itself, so that it can name what went wrong
 #include <stb_image.h>
-#define STB_IMAGE_WRITE_IMPLEMENTATION
 #include <stb_image_write.h>
-#pragma GCC diagnostic pop
+
+#include "data/stb_codecs.h"
 #endif
 
 namespace leuko::data {
@@ -73,75 +58,7 @@ std::vector<uint8_t> read_bytes(const std::string& path) {
   return bytes;
 }
 
-uint32_t le32(const uint8_t* p) { return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24; }
-uint16_t le16(const uint8_t* p) { return uint16_t(p[0] | p[1] << 8); }
-uint16_t be16(const uint8_t* p) { return uint16_t(p[0] << 8 | p[1]); }
-
 enum class Format { jpeg, png, bmp };
-
-// A JPEG is a list of marker segments (FF xx, most with a 2-byte length); each scan (SOS) is
-// followed by entropy-coded data, in which an FF byte is always followed by 00 (a stuffed FF)
-// or a restart marker, so the next other FF xx is the next marker. The walk checks, whatever
-// stb_image makes of the file:
-//  - an end-of-image marker (FF D9) after a scan: a cut-off file is reported as truncated;
-//  - each Huffman table (DHT) has at most 256 codes, inside its segment: stb_image 2.27
-//    (Debian 12's) writes past its tables otherwise (upstream fixed it in 2.28).
-void check_jpeg_structure(const uint8_t* b, size_t n, const std::string& name) {
-  size_t pos = 2;
-  bool scanned = false;  // past the first SOS
-  while (true) {
-    while (pos < n && b[pos] != 0xFF) pos++;  // entropy-coded data, or junk (tolerated, as decoders do)
-    while (pos < n && b[pos] == 0xFF) pos++;  // fill bytes
-    LEUKO_CHECK(pos < n, name, scanned ? ": truncated JPEG (no end-of-image marker after the image data)"
-                                       : ": truncated JPEG (ends inside its headers)");
-    const uint8_t marker = b[pos++];
-    if (marker == 0xD9) {
-      LEUKO_CHECK(scanned, name, ": corrupt JPEG (end-of-image marker before any image data)");
-      return;
-    }
-    if (marker == 0x00 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD8)) continue;  // no length
-    LEUKO_CHECK(pos + 2 <= n, name, ": truncated JPEG (ends inside a marker segment)");
-    const size_t len = be16(b + pos);  // counts itself
-    LEUKO_CHECK(len >= 2 && pos + len <= n, name, ": truncated JPEG (ends inside a marker segment)");
-    if (marker == 0xC4) {  // DHT: tables of (class and id, 16 code counts, the codes)
-      for (size_t t = pos + 2; t < pos + len;) {
-        LEUKO_CHECK(t + 17 <= pos + len, name, ": corrupt JPEG (a Huffman table is cut short)");
-        size_t codes = 0;
-        for (size_t i = 1; i <= 16; i++) codes += b[t + i];
-        LEUKO_CHECK(codes <= 256 && t + 17 + codes <= pos + len, name, ": corrupt JPEG (a Huffman table with ",
-                    codes, " codes; at most 256, inside its segment)");
-        t += 17 + codes;
-      }
-    }
-    if (marker == 0xDA) scanned = true;
-    pos += len;
-  }
-}
-
-// A PNG ends with its IEND chunk; stb_image stops before it once the pixels are decoded.
-void check_png_structure(const uint8_t* b, size_t n, const std::string& name) {
-  static const uint8_t iend[4] = {'I', 'E', 'N', 'D'};
-  const size_t from = n > 64 ? n - 64 : 8;  // a few trailing bytes after IEND are tolerated
-  if (std::search(b + from, b + n, iend, iend + 4) == b + n) {
-    LEUKO_FAIL(name, ": truncated PNG (no IEND chunk at the end)");
-  }
-}
-
-// An uncompressed BMP's pixel array must fit inside the file; stb_image reads zeros past the end.
-void check_bmp_structure(const uint8_t* b, size_t n, const std::string& name) {
-  LEUKO_CHECK(n >= 30, name, ": truncated BMP (ends inside its header)");
-  const uint32_t offset = le32(b + 10), header = le32(b + 14);
-  if (header < 40) return;  // old OS/2 headers: left to stb_image
-  LEUKO_CHECK(n >= 34, name, ": truncated BMP (ends inside its header)");
-  const int64_t w = int32_t(le32(b + 18)), h = int32_t(le32(b + 22));
-  const int64_t bpp = le16(b + 28), compression = le32(b + 30);
-  if (compression != 0 && compression != 3) return;  // run-length coded: stb_image checks those
-  const int64_t stride = ((std::abs(w) * bpp + 31) / 32) * 4;  // at most 2^44: no overflow
-  // stride * rows can overflow int64 (2^44 * 2^31): compared by division, printed as a double.
-  const int64_t rows = std::abs(h), room = int64_t(n) - int64_t(offset);
-  LEUKO_CHECK(room >= 0 && (stride == 0 || rows <= room / stride), name, ": truncated BMP (", n,
-              " bytes, the pixels need ", double(offset) + double(stride) * double(rows), ")");
-}
 
 // What the first bytes say the file is.
 Format sniff(const uint8_t* b, size_t n, const std::string& name) {
@@ -192,14 +109,21 @@ Image decode_image_bytes(const uint8_t* bytes, size_t size, const std::string& n
   LEUKO_CHECK(size <= size_t(INT32_MAX), name, ": file too large (", size, " bytes)");
   int w = 0, h = 0, channels_in_file = 0;
   // The size in the header first: a decompression bomb is refused before anything is allocated.
+  // A top-down BMP stores its height negated, and stb_image's probe passes it on as it is.
   if (stbi_info_from_memory(bytes, int(size), &w, &h, &channels_in_file) != 0) {
-    LEUKO_CHECK(int64_t(w) * int64_t(h) <= max_pixels, name, ": a ", format_name(format), " ", w, " wide and ", h,
+    const int64_t wide = std::abs(int64_t(w)), high = std::abs(int64_t(h));
+    LEUKO_CHECK(wide * high <= max_pixels, name, ": a ", format_name(format), " ", wide, " wide and ", high,
                 " high, more than the ", max_pixels, " pixels leuko decodes (a decompression bomb?)");
   }
   // Ask for 3 channels: stb_image repeats gray into RGB and drops alpha.
+  clear_stb_failure_reason();
   stbi_uc* data = stbi_load_from_memory(bytes, int(size), &w, &h, &channels_in_file, 3);
   if (data == nullptr) {
-    LEUKO_FAIL(name, ": corrupt ", format_name(format), " (stb_image: ", stbi_failure_reason(), ")");
+    const char* reason = stbi_failure_reason();
+    // stb_image probes for a PNG before it tries JPEG or BMP, and some JPEG failures set no
+    // reason of their own: the probe's "bad png sig" is then left, and would mislead.
+    if (reason != nullptr && format != Format::png && std::strcmp(reason, "bad png sig") == 0) reason = nullptr;
+    LEUKO_FAIL(name, ": corrupt ", format_name(format), " (stb_image: ", reason ? reason : "no reason given", ")");
   }
   if (w <= 0 || h <= 0) {  // stb_image 2.27 accepts a BMP 0 rows high
     stbi_image_free(data);

@@ -9,9 +9,10 @@
 //
 // stb_image is lenient in places: it decodes a truncated BMP with the missing rows zeroed and
 // reports success (and JPEG and PNG strictness has varied between its versions). A truncated
-// file is a broken file, not a partly black one, so decode_image checks the structure first (a
-// JPEG's end-of-image marker after its first scan, a PNG's IEND chunk, a BMP's pixel array
-// inside the file) and names the file and what is wrong.
+// file is a broken file, not a partly black one, so decode_image checks the structure first
+// (data/image_checks.h: a JPEG's end-of-image marker after its first scan and the tables its
+// scans decode with, a PNG's chunks up to IEND, a BMP's pixel array inside the file) and names
+// the file and what is wrong.
 #pragma once
 
 #include <cstdint>

@@ -179,6 +179,51 @@ TEST_CASE("image: missing, empty, non-image, truncated and corrupt files are err
   }
   write_bytes(dir / "bad.png", bad_png);
   check_error([&] { data::decode_image(dir / "bad.png"); }, {dir / "bad.png", "corrupt PNG", "stb_image"});
+  // Scans that decode with tables no segment defined (stb_image_write defines Huffman and
+  // quantization tables 0 and 1; stb_image would read table 2 from uninitialised memory).
+  auto with_jpeg_byte = [&](uint8_t marker, size_t offset, uint8_t value) {  // offset from the marker's FF
+    std::vector<uint8_t> out = jpg;
+    for (size_t i = 2; i + offset < out.size(); i++) {
+      if (out[i] == 0xFF && out[i + 1] == marker) {
+        out[i + offset] = value;
+        return out;
+      }
+    }
+    FAIL("no marker FF ", int(marker));
+    return out;
+  };
+  // SOS: FF DA, length (2), count (1), then (component id, DC << 4 | AC) per component.
+  write_bytes(dir / "dc.jpg", with_jpeg_byte(0xDA, 6, 0x20));
+  check_error([&] { data::decode_image(dir / "dc.jpg"); },
+              {dir / "dc.jpg", "corrupt JPEG", "component 1 with DC Huffman table 2, which no DHT segment"});
+  write_bytes(dir / "ac.jpg", with_jpeg_byte(0xDA, 8, 0x13));
+  check_error([&] { data::decode_image(dir / "ac.jpg"); },
+              {dir / "ac.jpg", "corrupt JPEG", "component 2 with AC Huffman table 3"});
+  // SOF0: FF C0, length (2), precision, height (2), width (2), count, then (id, sampling, table).
+  write_bytes(dir / "dqt.jpg", with_jpeg_byte(0xC0, 12, 2));
+  check_error([&] { data::decode_image(dir / "dqt.jpg"); },
+              {dir / "dqt.jpg", "corrupt JPEG", "component 1 uses quantization table 2, which no DQT segment"});
+  // A scan naming a component the frame lacks: stb_image fails without a reason of its own (the
+  // message once quoted its PNG probe's "bad png sig").
+  write_bytes(dir / "id.jpg", with_jpeg_byte(0xDA, 5, 9));
+  check_error([&] { data::decode_image(dir / "id.jpg"); }, {dir / "id.jpg", "corrupt JPEG (stb_image: no reason given)"});
+  // PNG chunk types: four letters, and no critical chunk (upper-case first letter) that stb_image
+  // does not know.
+  auto with_png_type = [&](const char* type) {
+    std::vector<uint8_t> out = png;
+    for (size_t i = 8; i + 4 < out.size(); i++) {
+      if (std::memcmp(&out[i], "IDAT", 4) == 0) {
+        std::memcpy(&out[i], type, 4);
+        break;
+      }
+    }
+    return out;
+  };
+  write_bytes(dir / "type.png", with_png_type("ID\x01T"));
+  check_error([&] { data::decode_image(dir / "type.png"); },
+              {dir / "type.png", "corrupt PNG", "has type bytes 49 44 01 54, not four letters"});
+  write_bytes(dir / "crit.png", with_png_type("IDXT"));
+  check_error([&] { data::decode_image(dir / "crit.png"); }, {dir / "crit.png", "corrupt PNG", "unknown critical chunk IDXT"});
   // A folder where a file is expected.
   check_error([&] { data::decode_image(dir.path()); }, {dir.path()});
   // Writing: unknown extension, bad quality.

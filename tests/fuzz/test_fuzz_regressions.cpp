@@ -130,3 +130,32 @@ TEST_CASE("fuzz regression: a BMP with no rows is corrupt, not an empty image") 
   const std::string path = (kFuzzDir / "regressions/image/bmp-zero-height.bmp").string();
   test::check_error([&] { data::decode_image(path); }, {path, "corrupt BMP", "264 wide and 0 high"});
 }
+
+TEST_CASE("fuzz regression: a PNG chunk claiming more bytes than the file holds is truncated") {
+  // A 242-byte PNG whose second IDAT chunk claims 2^30 bytes: stb_image 2.27 allocated 2 GiB
+  // for it before finding the bytes missing.
+  const std::string path = (kFuzzDir / "regressions/image/png-second-idat-claiming-1GiB.png").string();
+  test::check_error([&] { data::decode_image(path); }, {path, "truncated PNG", "IDAT chunk of 1073741824 bytes"});
+}
+
+TEST_CASE("fuzz regression: a JPEG scan that decodes with a Huffman table no segment defined") {
+  // stb_image 2.27 decoded with the uninitialised table: garbage code lengths drove its bit count
+  // below zero (UBSan: a shift by 34) and crashed the optimised build (a read out of bounds that
+  // depended on what the heap held; AddressSanitizer's fresh memory hid it).
+  const std::string path = (kFuzzDir / "regressions/image/jpeg-scan-with-undefined-huffman-table.jpg").string();
+  test::check_error([&] { data::decode_image(path); },
+                    {path, "corrupt JPEG", "AC Huffman table 0, which no DHT segment before it defines"});
+}
+
+TEST_CASE("fuzz regression: a BMP with a compression stb_image does not know is refused") {
+  // 454 bytes claiming 2.5 million rows, top-down, compression 0xff000000: stb_image 2.27 took
+  // the compression for none and decoded 20 million pixels of zeros past the end (12 s), and
+  // the pixel limit missed it because the probe passed the height on negated.
+  const std::string path = (kFuzzDir / "regressions/image/bmp-unknown-compression-2.5M-rows.bmp").string();
+  test::check_error([&] { data::decode_image(path); }, {path, "unsupported BMP (compression 4278190080"});
+  // The pixel limit counts a top-down BMP's rows (its height is stored negated): 8 x 6 = 48.
+  const std::vector<uint8_t> bmp = test::read_bytes((kFuzzDir / "corpus/image/top_down.bmp").string());
+  CHECK(data::decode_image_bytes(bmp.data(), bmp.size(), "top_down.bmp", 48).height == 6);
+  test::check_error([&] { data::decode_image_bytes(bmp.data(), bmp.size(), "top_down.bmp", 47); },
+                    {"top_down.bmp", "8 wide and 6 high", "47"});
+}
