@@ -6,19 +6,24 @@
 # the other, then the table beside the study's, with each run's wall time.
 #   tools/reproduce.sh                                  the four networks
 #   tools/reproduce.sh --models resnet50 -- --epochs 5  chosen networks; after --, flags for every `leuko train`
+#   tools/reproduce.sh --torch                          after each leuko run, the same recipe, split and data
+#                                                       in PyTorch (tools/train_torch.py): its scores and wall time
 # Environment: LEUKO_DATA (default .gpu/leukemia, where ../shared/tools/stage-gpu-inputs --data
 # puts the images, else ../shared/data/leukemia), LEUKO (the binary: build-gpu/leuko, else
-# build/leuko), OUT (results go to $OUT/reproduce, else runs/reproduce). The runs use TF32, as
+# build/leuko), OUT (results go to $OUT/reproduce, else runs/reproduce), PYTHON (the interpreter with
+# PyTorch for --torch, default python3). The runs use TF32, as
 # PyTorch's convolutions do by default.
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 models=alexnet,resnet50,googlenet,vgg16
 extra=()
+torch=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --models) models=$2; shift 2 ;;
+    --torch) torch=1; shift ;;
     --) shift; extra=("$@"); break ;;
-    *) echo "reproduce: unknown argument '$1' (--models A,B or -- then leuko train flags)" >&2; exit 2 ;;
+    *) echo "reproduce: unknown argument '$1' (--models A,B, --torch, or -- then leuko train flags)" >&2; exit 2 ;;
   esac
 done
 data=${LEUKO_DATA:-}
@@ -46,6 +51,13 @@ for m in ${models//,/ }; do
     failed=1
     echo "reproduce: $m FAILED (exit $rc):"
     tail -5 "$out/$m.log" | sed 's/^/  /'
+  elif [ $torch = 1 ]; then
+    # The same epochs as the leuko run (its config.json, --epochs included).
+    echo "reproduce: $m in PyTorch ... (log: $out/$m.torch.log)"
+    start=$(date +%s)
+    "${PYTHON:-python3}" "$root/tools/train_torch.py" --run "$out/$m" --data "$data" >"$out/$m.torch.log" 2>&1 ||
+      { failed=1; echo "reproduce: $m in PyTorch FAILED:"; tail -5 "$out/$m.torch.log" | sed 's/^/  /'; }
+    echo "$(($(date +%s) - start))" >"$out/$m.torch.seconds"
   fi
 done
 
@@ -73,6 +85,13 @@ for m in models:
         short = [n for n, mine, theirs in zip(("acc", "prec", "rec", "F1"), row, study[m]) if mine < theirs]
         gap = " (below the study: " + ", ".join(short) + ")" if short else " (at or above the study)"
     print("| %s | leuko (random init)%s | %.4f | %.4f | %.4f | %.4f | %s | %s s |" % ((m, gap) + row + (t["epoch"], secs)))
+    tpath = os.path.join(out, m, "torch", "test.json")
+    if os.path.exists(tpath):  # tools/reproduce.sh --torch
+        tt = json.load(open(tpath))
+        tsecs = open(os.path.join(out, m + ".torch.seconds")).read().strip()
+        print("| %s | %s, same recipe (random init) | %.4f | %.4f | %.4f | %.4f | %s | %s s |" % (
+            m, tt["framework"], tt["accuracy"], tt["binary"]["precision"], tt["binary"]["recall"], tt["binary"]["f1"],
+            tt["epoch"], tsecs))
 card = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True).stdout.strip() \
     if any(os.access(os.path.join(p, "nvidia-smi"), os.X_OK) for p in os.environ.get("PATH", "").split(":")) else "no GPU"
 print("\ncard: %s; data: %s; binary task, positive class malignant, test split of the seed-42 split" % (card or "?", data))
