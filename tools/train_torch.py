@@ -109,19 +109,26 @@ def label_of(rel, split):
 
 
 def augment_flips(x, gen):
-    """Random flips left-right and top-bottom (p = 1/2 each) and k quarter turns (k in 0..3), per image."""
+    """Random flips left-right and top-bottom (p = 1/2 each) and k quarter turns (k in 0..3), per image.
+
+    The draws and the index lists are made on the CPU and sent ahead without blocking, so the
+    step never waits for the GPU (a mask's .any() or a boolean index on the GPU would).
+    """
     import torch
 
     n = x.shape[0]
-    draws = torch.randint(0, 2, (n, 2), generator=gen, device="cpu").to(x.device)
-    turns = torch.randint(0, 4, (n,), generator=gen, device="cpu").to(x.device)
-    x = torch.where(draws[:, 0].view(n, 1, 1, 1).bool(), x.flip(3), x)
-    x = torch.where(draws[:, 1].view(n, 1, 1, 1).bool(), x.flip(2), x)
+    draws = torch.randint(0, 2, (n, 2), generator=gen).bool()
+    turns = torch.randint(0, 4, (n,), generator=gen)
+    lr = draws[:, 0].view(n, 1, 1, 1).to(x.device, non_blocking=True)
+    tb = draws[:, 1].view(n, 1, 1, 1).to(x.device, non_blocking=True)
+    x = torch.where(lr, x.flip(3), x)
+    x = torch.where(tb, x.flip(2), x)
     out = x.clone()
     for k in (1, 2, 3):  # square images: a quarter turn keeps the shape
-        sel = turns == k
-        if sel.any():
-            out[sel] = torch.rot90(x[sel], k, dims=(2, 3))
+        idx = (turns == k).nonzero().squeeze(1)  # on the CPU: no wait
+        if len(idx):
+            idx = idx.to(x.device, non_blocking=True)
+            out.index_copy_(0, idx, torch.rot90(x.index_select(0, idx), k, dims=(2, 3)))
     return out
 
 
@@ -331,8 +338,10 @@ def main():
         loss_sum, correct, seen = torch.zeros((), device=device), torch.zeros((), device=device), 0
         for b in range(steps_per_epoch):
             idx = order[b * batch : (b + 1) * batch]
-            x = train_x[idx].to(device, non_blocking=True)
-            y = train_y[idx].to(device, non_blocking=True)
+            x, y = train_x[idx], train_y[idx]
+            if device.type == "cuda":  # a copy from pageable memory would wait for the GPU first
+                x, y = x.pin_memory(), y.pin_memory()
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             if cfg.get("augment", "flips") == "flips":
                 x = augment_flips(x, gen)
             x = normalize(x)
