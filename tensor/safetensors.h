@@ -8,6 +8,8 @@
 // by dtype (I64, F64, F32, BF16) and then by name, compact JSON.
 #pragma once
 
+#include <cstdio>
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -40,5 +42,8 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
 // Writes `bytes` to `path` through a temporary file and a rename (used by every file leuko
 // writes that a user would not want half-written: checkpoints, configs, logs).
 void write_file_atomic(const std::string& path, const std::string& bytes);
+// The same, with the content written by `write` into the open temporary file (true: all written),
+// for files too large to hold twice in memory.
+void write_file_atomic(const std::string& path, const std::function<bool(std::FILE*)>& write);
 
 }  // namespace leuko

@@ -8,6 +8,8 @@
 #   tools/reproduce.sh --models resnet50 -- --epochs 5  chosen networks; after --, flags for every `leuko train`
 #   tools/reproduce.sh --torch                          after each leuko run, the same recipe, split and data
 #                                                       in PyTorch (tools/train_torch.py): its scores and wall time
+#   tools/reproduce.sh --table-only                     print the table of the runs already there (after a run
+#                                                       was stopped, e.g. by a time limit), train nothing
 # Environment: LEUKO_DATA (default .gpu/leukemia, where ../shared/tools/stage-gpu-inputs --data
 # puts the images, else ../shared/data/leukemia), LEUKO (the binary: build-gpu/leuko, else
 # build/leuko), OUT (results go to $OUT/reproduce, else runs/reproduce), PYTHON (the interpreter with
@@ -18,12 +20,14 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 models=alexnet,resnet50,googlenet,vgg16
 extra=()
 torch=0
+train=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --models) models=$2; shift 2 ;;
     --torch) torch=1; shift ;;
+    --table-only) train=0; shift ;;
     --) shift; extra=("$@"); break ;;
-    *) echo "reproduce: unknown argument '$1' (--models A,B, --torch, or -- then leuko train flags)" >&2; exit 2 ;;
+    *) echo "reproduce: unknown argument '$1' (--models A,B, --torch, --table-only, or -- then leuko train flags)" >&2; exit 2 ;;
   esac
 done
 data=${LEUKO_DATA:-}
@@ -35,12 +39,13 @@ leuko=${LEUKO:-}
 if [ -z "$leuko" ]; then
   for b in "$root/build-gpu/leuko" "$root/build/leuko"; do [ -x "$b" ] && { leuko=$b; break; }; done
 fi
-[ -n "$leuko" ] && [ -x "$leuko" ] || { echo "reproduce: no leuko binary: build first (tools/build.sh) or set LEUKO" >&2; exit 1; }
+[ -n "$leuko" ] && [ -x "$leuko" ] || [ $train = 0 ] || { echo "reproduce: no leuko binary: build first (tools/build.sh) or set LEUKO" >&2; exit 1; }
 out=${OUT:-$root/runs}/reproduce
 mkdir -p "$out"
 
 failed=0
 for m in ${models//,/ }; do
+  [ $train = 1 ] || break
   start=$(date +%s)
   echo "reproduce: $m ... (log: $out/$m.log)"
   "$leuko" train --model "$m" --data "$data" --task binary --precision tf32 --out "$out/$m" --force \
@@ -63,7 +68,7 @@ done
 
 # The table: the study's row, then leuko's, per network.
 python3 - "$out" "$models" "$leuko" "$data" <<'EOF'
-import json, os, subprocess, sys
+import csv, json, os, subprocess, sys
 out, models, leuko, data = sys.argv[1], sys.argv[2].split(","), sys.argv[3], sys.argv[4]
 study = {"alexnet": (0.9847, 0.9892, 0.9928, 0.9910), "resnet50": (0.9939, 0.9941, 0.9939, 0.9939),
          "googlenet": (0.9817, 0.9927, 0.9855, 0.9891), "vgg16": (0.9969, 0.9982, 0.9902, 0.9941)}
@@ -75,7 +80,16 @@ for m in models:
     path = os.path.join(out, m, "test.json")
     secs = open(os.path.join(out, m + ".seconds")).read().strip() if os.path.exists(os.path.join(out, m + ".seconds")) else "?"
     if not os.path.exists(path):
-        print("| %s | leuko (random init) | failed: see %s.log | | | | | %s s |" % (m, m, secs))
+        # A run stopped before its test (a time limit, Ctrl-C): how far it got, from its log.csv.
+        log = os.path.join(out, m, "log.csv")
+        rows = list(csv.DictReader(open(log))) if os.path.exists(log) else []
+        if rows:
+            best = max(rows, key=lambda r: float(r["val_f1"]))
+            print("| %s | leuko (random init) | stopped after epoch %s (%s): no test score; best validation F1 %.4f at epoch %s | | | | | %s s |"
+                  % (m, rows[-1]["epoch"], "resume: leuko train --resume " + os.path.join(out, m), float(best["val_f1"]),
+                     best["epoch"], secs))
+        else:
+            print("| %s | leuko (random init) | failed: see %s.log | | | | | %s s |" % (m, m, secs))
         continue
     t = json.load(open(path))
     b = t["binary"]

@@ -29,7 +29,7 @@ The recipe, as leuko's trainer (tools/leuko/trainer.cpp) applies it:
   - precision: fp32 (TF32 off), tf32 (TF32 on for convolutions and matrix products), bf16
     (autocast to bfloat16, channels_last);
   - best epoch: the validation metric of config.best_metric (f1: the malignant class's F1 in the
-    binary task, the macro F1 over subtypes), the first epoch on ties, as leuko.
+    binary task, the macro F1 over subtypes); on ties the lower validation loss, as leuko.
 The random streams are PyTorch's (seeded from config.seed), not leuko's: the two runs see the
 same files in each part, not the same shuffles, augmentations or initial weights.
 """
@@ -329,7 +329,7 @@ def main():
           f"{n} train / {len(parts['val'][1])} val / {len(parts['test'][1])} test images decoded in {t_decode:.1f} s; "
           f"{epochs} epochs of {steps_per_epoch} steps, batch {batch}", flush=True)
 
-    rows, best, best_epoch, best_state, step = [], None, 0, None, 0
+    rows, best, best_epoch, best_loss, best_state, step = [], None, 0, None, None, 0
     t_train = time.time()
     for epoch in range(epochs):
         t_epoch = time.time()
@@ -365,9 +365,9 @@ def main():
         train_loss, train_acc = loss_sum.item() / seen, correct.item() / seen
         v = evaluate(model, *parts["val"], cfg, device, amp, normalize)
         metric = pick(cfg, v)
-        improved = best_epoch == 0 or metric > best
+        improved = best_epoch == 0 or metric > best or (metric == best and v["loss"] < best_loss)
         if improved:
-            best, best_epoch = metric, epoch + 1
+            best, best_epoch, best_loss = metric, epoch + 1, v["loss"]
             best_state = copy.deepcopy(model.state_dict())
         seconds = time.time() - t_epoch
         rows.append([epoch + 1, train_loss, train_acc, v["loss"], v["accuracy"], v["precision"], v["recall"], v["f1"],

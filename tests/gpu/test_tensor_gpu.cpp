@@ -219,13 +219,13 @@ TEST_CASE("the caching allocator reuses freed blocks and keeps statistics") {
 
 TEST_CASE("an impossible allocation throws OutOfMemory, and the allocator still works") {
   const MemoryStats before = memory_stats(Device::CUDA);
-  // 2^48 floats = 1 PiB.
+  // 2^48 floats = 1 PiB = 2^30 MiB, printed with one decimal as every size in the message.
   try {
     Tensor huge = Tensor::empty({int64_t(1) << 48}, DType::f32, Device::CUDA);
     FAIL("a 1 PiB allocation succeeded");
   } catch (const OutOfMemory& e) {
     const std::string what = e.what();
-    CHECK(what.find("CUDA out of memory: asked for 1073741824 MiB") != std::string::npos);
+    CHECK(what.find("CUDA out of memory: asked for 1073741824.0 MiB") != std::string::npos);
     CHECK(what.find(" free of ") != std::string::npos);  // says how much the device has
     CHECK(e.bytes() == size_t(1) << 50);
   }

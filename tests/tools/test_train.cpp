@@ -86,6 +86,40 @@ TEST_CASE("a run writes its folder: config, split, log, curves, checkpoints, tes
   CHECK(!c.optimizer_state.empty());
 }
 
+TEST_CASE("the best epoch: a higher validation metric, or the same with a lower validation loss") {
+  cli::TrainState s;
+  CHECK(cli::improves_best(s, 0.0, 9.0));  // the first epoch always is
+  s.best_epoch = 3;
+  s.best = 0.9;
+  s.best_loss = 0.25;
+  CHECK(cli::improves_best(s, 0.91, 0.40));  // the metric decides first
+  CHECK_FALSE(cli::improves_best(s, 0.89, 0.10));
+  CHECK(cli::improves_best(s, 0.9, 0.24));  // a tie: the lower loss
+  CHECK_FALSE(cli::improves_best(s, 0.9, 0.25));
+  CHECK_FALSE(cli::improves_best(s, 0.9, 0.26));
+  // A checkpoint written before the tie-break reads best_loss as infinite: a tie then replaces it.
+  s.best_loss = std::numeric_limits<double>::infinity();
+  CHECK(cli::improves_best(s, 0.9, 5.0));
+
+  // In a whole run: best.safetensors is the epoch the rule picks from log.csv, and it keeps that
+  // epoch's validation loss for a resumed run to compare against.
+  const std::string out = fresh_dir("best");
+  cli::TrainOptions o = tiny_options(out);
+  o.config.epochs = 4;
+  cli::train(o);
+  std::vector<cli::EpochRow> rows = cli::read_log_csv(out + "/log.csv");
+  REQUIRE(rows.size() == 4);
+  size_t pick = 0;
+  for (size_t i = 1; i < rows.size(); i++) {
+    const bool tie = rows[i].val_f1 == rows[pick].val_f1;
+    if (rows[i].val_f1 > rows[pick].val_f1 || (tie && rows[i].val_loss < rows[pick].val_loss)) pick = i;
+  }
+  cli::Checkpoint best = cli::load_checkpoint(out + "/best.safetensors");
+  CHECK(best.state.best_epoch == rows[pick].epoch);
+  CHECK(best.state.best_loss == doctest::Approx(rows[pick].val_loss).epsilon(1e-7));  // log.csv keeps 8 digits
+  CHECK(cli::load_checkpoint(out + "/last.safetensors").state.best_epoch == rows[pick].epoch);
+}
+
 TEST_CASE("a stopped run resumes to exactly the weights of an uninterrupted one") {
   const std::string straight = fresh_dir("straight"), stopped = fresh_dir("stopped");
   cli::train(tiny_options(straight));

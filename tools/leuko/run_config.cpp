@@ -1,5 +1,6 @@
 #include "tools/leuko/run_config.h"
 
+#include <limits>
 #include <type_traits>
 
 #include "tensor/device.h"
@@ -119,8 +120,8 @@ Device parse_device(const std::string& text) {
   return Device::CUDA;
 }
 
-void save_checkpoint(const std::string& path, const Net& net, const optim::Optimizer* opt, const RunConfig& config,
-                     const TrainState& state) {
+CheckpointContents checkpoint_contents(const Net& net, const optim::Optimizer* opt, const RunConfig& config,
+                                      const TrainState& state) {
   NamedTensors tensors = net.state_dict();
   std::map<std::string, std::string> meta{{"format", "pt"},
                                           {"leuko.config", config.to_json().dump()},
@@ -131,12 +132,23 @@ void save_checkpoint(const std::string& path, const Net& net, const optim::Optim
                                           {"leuko.correct", std::to_string(state.correct)},
                                           {"leuko.seen", std::to_string(state.seen)},
                                           {"leuko.best", nlohmann::json(state.best).dump()},
-                                          {"leuko.best_epoch", std::to_string(state.best_epoch)}};
+                                          {"leuko.best_epoch", std::to_string(state.best_epoch)},
+                                          {"leuko.best_loss", nlohmann::json(state.best_loss).dump()}};
   if (opt != nullptr) {
     for (auto& [name, t] : opt->state()) tensors.emplace_back("optim." + name, t);
     for (auto& [k, v] : opt->state_metadata()) meta[k] = v;
   }
-  save_safetensors(path, tensors, meta);
+  return {std::move(tensors), std::move(meta)};
+}
+
+void save_checkpoint(const std::string& path, const Net& net, const optim::Optimizer* opt, const RunConfig& config,
+                     const TrainState& state) {
+  const CheckpointContents c = checkpoint_contents(net, opt, config, state);
+  save_safetensors(path, c.tensors, c.metadata);
+}
+
+bool improves_best(const TrainState& state, double metric, double loss) {
+  return state.best_epoch == 0 || metric > state.best || (metric == state.best && loss < state.best_loss);
 }
 
 Checkpoint load_checkpoint(const std::string& path) {
@@ -168,6 +180,9 @@ Checkpoint load_checkpoint(const std::string& path) {
     c.state.seen = std::stoll(num("leuko.seen"));
     c.state.best = std::stod(num("leuko.best"));
     c.state.best_epoch = std::stoll(num("leuko.best_epoch"));
+    // Checkpoints from before the tie-break have no best_loss: any tie then counts as better.
+    c.state.best_loss = f.metadata.count("leuko.best_loss") ? std::stod(f.metadata.at("leuko.best_loss"))
+                                                            : std::numeric_limits<double>::infinity();
   } catch (const std::exception&) {
     throw Error(path + ": its training state is not readable");
   }

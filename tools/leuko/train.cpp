@@ -48,7 +48,7 @@ void register_train(CLI::App& app) {
   cmd->add_option("--normalize", f.normalize, "imagenet (default) or data (the training split's mean and std)")
       ->check(CLI::IsMember({"imagenet", "data"}));
   cmd->add_option("--precision", f.precision, "fp32, tf32 or bf16")->check(CLI::IsMember({"fp32", "tf32", "bf16"}));
-  cmd->add_option("--best", f.best, "Validation metric that picks best.safetensors: f1, macro_f1, accuracy, loss")
+  cmd->add_option("--best", f.best, "Validation metric that picks best.safetensors: f1, macro_f1, accuracy, loss (ties: the lower validation loss)")
       ->check(CLI::IsMember({"f1", "macro_f1", "accuracy", "loss"}));
   cmd->add_option("--seed", f.seed, "Seed of the split, the initialisation, the shuffles and the augmentations");
   cmd->add_option("--device", f.device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));

@@ -20,6 +20,7 @@
 #include "tensor/device.h"
 #include "tensor/random.h"
 #include "tensor/safetensors.h"
+#include "tools/leuko/checkpoint_writer.h"
 #include "tools/leuko/evaluate.h"
 #include "tools/leuko/plot.h"
 #include "tools/leuko/progress.h"
@@ -429,7 +430,16 @@ TrainResult train(const TrainOptions& options) {
   SignalScope signals;
   TrainResult result;
   result.run_dir = dir;
-  auto save_last = [&] { save_checkpoint(dir + "/last.safetensors", *net, opt.get(), cfg, st); };
+  // Checkpoints are copied to the host here and written by the writer's thread while training
+  // goes on (tools/leuko/checkpoint_writer.h). One epoch's writes land before the next epoch's
+  // log row: a run killed at any moment resumes from a last.safetensors whose log rows and
+  // best.safetensors are on disk.
+  CheckpointWriter writer;
+  auto save = [&](const std::string& name, const optim::Optimizer* state) {
+    const CheckpointContents c = checkpoint_contents(*net, state, cfg, st);
+    writer.save(dir + "/" + name, c.tensors, c.metadata, /*background=*/device != Device::CPU);
+  };
+  auto save_last = [&] { save("last.safetensors", opt.get()); };
   for (int64_t epoch = st.epoch; epoch < cfg.epochs; epoch++) {
     net->train();
     loader.start_epoch(epoch);
@@ -446,6 +456,7 @@ TrainResult train(const TrainOptions& options) {
       Tensor logits;  // (B, classes) the main logits, detached
       const double value = checked < kCheckedSteps ? checked_step(b, &logits) : run_step(b.images, b.labels, &logits, true);
       if (!std::isfinite(value)) {
+        writer.wait();  // the previous epoch's checkpoint is on disk before it is named
         const std::string kept = fs::exists(dir + "/last.safetensors")
                                      ? "the last good checkpoint is " + dir + "/last.safetensors"
                                      : "no checkpoint had been written yet";
@@ -464,6 +475,7 @@ TrainResult train(const TrainOptions& options) {
                                fmt("%.0f", double(images_timed) / std::max(secs, 1e-9)) + " img/s");
       if (g_stop || (options.stop_after > 0 && st.step >= options.stop_after)) {
         save_last();
+        writer.wait();
         bar.finish("stopped");
         if (!options.quiet) {
           std::fprintf(stderr, "stopped after step %lld (epoch %lld, batch %lld); continue with: leuko train --resume %s\n",
@@ -492,15 +504,17 @@ TrainResult train(const TrainOptions& options) {
     row.seconds = bar.seconds();
     rows.push_back(row);
     const double metric = pick_metric(cfg, v);
-    const bool improved = st.best_epoch == 0 || metric > st.best;
+    const bool improved = improves_best(st, metric, v.loss);
     st.epoch = epoch + 1;
     st.batch = 0;
     st.loss_sum = 0;
     st.correct = st.seen = 0;
+    writer.wait();  // the previous epoch's checkpoints, written while this epoch trained
     if (improved) {
       st.best = metric;
       st.best_epoch = epoch + 1;
-      save_checkpoint(dir + "/best.safetensors", *net, nullptr, cfg, st);
+      st.best_loss = v.loss;
+      save("best.safetensors", nullptr);
     }
     // last.safetensors last: it commits the epoch. Killed before it, a resumed run redoes the
     // epoch from the previous checkpoint and rewrites the same best, log and curves.
@@ -511,11 +525,13 @@ TrainResult train(const TrainOptions& options) {
                fmt("%.4f", row.val_loss) + " acc " + fmt("%.4f", row.val_acc) + " F1 " + fmt("%.4f", row.val_f1) +
                (improved ? "  * best" : "") + "  [" + fmt("%.1f", train_seconds) + " s]");
     if (g_stop) {  // Ctrl-C during validation: the epoch is complete and saved
+      writer.wait();
       result.state = st;
       result.interrupted = true;
       return result;
     }
   }
+  writer.wait();
   result.state = st;
 
   // ---- The test split, with the best checkpoint ------------------------------------------------

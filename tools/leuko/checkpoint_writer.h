@@ -1,0 +1,62 @@
+// Checkpoints written beside the training. At the end of an epoch the trainer hands over the
+// weights (and the optimizer's state); they are copied to the host at once, and a thread writes
+// the file (atomically, leuko::save_safetensors) while the next epoch trains.
+//
+// Why: a checkpoint with Adam's state holds three copies of the weights (VGG16 for two classes:
+// 1.61 GB). Written in line, best.safetensors and last.safetensors cost about 3.5 s of every
+// 6.4 s VGG16 epoch on an H200, and 1.5 s of every 1.8 s AlexNet epoch (docs/PERFORMANCE.md,
+// version 2); the copy to the host is a small part of that, the write and the flush the rest.
+//
+// Order is kept: writes land one at a time in the order they were asked for, so best.safetensors
+// of an epoch is on disk before its last.safetensors, and a killed run still finds its last
+// checkpoint whole (the old one or the new one).
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "layers/module.h"
+
+namespace leuko::cli {
+
+class CheckpointWriter {
+ public:
+  CheckpointWriter();
+  // Waits for the writes in flight; an error of theirs is printed (a destructor cannot throw).
+  ~CheckpointWriter();
+  CheckpointWriter(const CheckpointWriter&) = delete;
+  CheckpointWriter& operator=(const CheckpointWriter&) = delete;
+
+  // Copies `tensors` to the host now (the caller may change them as soon as this returns) and
+  // queues the write of `path`. With `background` false it writes `path` before returning (after
+  // the queued writes): the trainer does so on the CPU, where the copy would be a second set of
+  // weights in the memory the training uses (and counts against LEUKO_MEMORY_LIMIT_MIB) and a
+  // step takes far longer than a write anyway.
+  void save(const std::string& path, const NamedTensors& tensors, const std::map<std::string, std::string>& metadata,
+            bool background = true);
+  // Blocks until every queued write is on disk; throws the first write error since the last wait.
+  void wait();
+
+ private:
+  struct Job {
+    std::string path;
+    NamedTensors tensors;  // host copies
+    std::map<std::string, std::string> metadata;
+  };
+  void run();
+
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<Job> jobs_;  // queued, not yet started
+  bool writing_ = false;  // the thread is writing a job
+  bool quit_ = false;
+  std::exception_ptr error_;  // the first failed write
+  std::thread thread_;
+};
+
+}  // namespace leuko::cli
