@@ -35,6 +35,11 @@ void copy_to_device_async(void* dst, const void* src, size_t bytes, void* event)
   LEUKO_CUDA_CHECK(cudaEventRecord(static_cast<cudaEvent_t>(event), leuko::cuda::stream()));
 }
 
+void copy_to_host_async(void* dst, const void* src, size_t bytes, void* event) {
+  LEUKO_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, leuko::cuda::stream()));
+  LEUKO_CUDA_CHECK(cudaEventRecord(static_cast<cudaEvent_t>(event), leuko::cuda::stream()));
+}
+
 void event_wait(void* event) { LEUKO_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(event))); }
 
 }  // namespace leuko::data::pinned

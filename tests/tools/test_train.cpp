@@ -185,6 +185,32 @@ TEST_CASE("a NaN loss stops the run, naming the step, and keeps the last good ch
   CHECK_NOTHROW(cli::load_checkpoint(before));
 }
 
+TEST_CASE("a NaN loss after the first steps, read one step late, names its step and saves nothing more") {
+  // Steps after the first two are read back one step late (tools/leuko/step_readback.h): the
+  // NaN of step 6 (epoch 2, batch 2: 4 steps per epoch) is seen after step 7 was launched.
+  const std::string out = fresh_dir("nan-late");
+  cli::TrainOptions o = tiny_options(out);
+  o.nan_at_step = 6;
+  CHECK_THROWS_WITH_AS(cli::train(o), doctest::Contains("the training loss became NaN at step 6 (epoch 2, batch 2)"),
+                       Error);
+  // Epoch 1's checkpoint is the last one, whole, with its log row; nothing of epoch 2 was saved.
+  cli::Checkpoint c = cli::load_checkpoint(out + "/last.safetensors");
+  CHECK(c.state.epoch == 1);
+  CHECK(c.state.step == 4);
+  CHECK(cli::read_log_csv(out + "/log.csv").size() == 1);
+  for (auto& [name, t] : c.net->named_parameters()) {
+    int64_t bad = 0;
+    for (float x : t.to_vector()) bad += !std::isfinite(x);
+    CHECK_MESSAGE(bad == 0, name);
+  }
+  // The same hook on one of the first two steps (read at once, before their update).
+  const std::string early = fresh_dir("nan-early");
+  cli::TrainOptions e = tiny_options(early);
+  e.nan_at_step = 2;
+  CHECK_THROWS_WITH_AS(cli::train(e), doctest::Contains("the training loss became NaN at step 2 (epoch 1, batch 2)"),
+                       Error);
+}
+
 TEST_CASE("bad runs are refused in one line, losing nothing") {
   const std::string out = fresh_dir("refuse");
   cli::TrainOptions o = tiny_options(out);

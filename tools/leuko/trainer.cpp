@@ -7,6 +7,8 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <limits>
+#include <optional>
 
 #include "data/dataset.h"
 #include "data/loader.h"
@@ -24,6 +26,7 @@
 #include "tools/leuko/evaluate.h"
 #include "tools/leuko/plot.h"
 #include "tools/leuko/progress.h"
+#include "tools/leuko/step_readback.h"
 
 namespace leuko::cli {
 
@@ -100,22 +103,6 @@ Tensor class_weights(const data::Dataset& train, Device device) {
   const double n = double(train.size()), k = double(counts.size());
   for (size_t i = 0; i < counts.size(); i++) w[i] = counts[i] > 0 ? float(n / (k * double(counts[i]))) : 0.f;
   return Tensor::from_vector(w, {int64_t(w.size())}).to(device);
-}
-
-// Correctly classified rows of a batch: argmax of the logits against the labels (on the host:
-// (B, C) values, read once per step with the loss).
-int64_t count_correct(const Tensor& logits, const Tensor& labels) {
-  std::vector<float> l = logits.to_vector();
-  std::vector<double> y = labels.to_double_vector();
-  const int64_t B = logits.size(0), C = logits.size(1);
-  int64_t correct = 0;
-  for (int64_t b = 0; b < B; b++) {
-    int64_t best = 0;
-    for (int64_t c = 1; c < C; c++)
-      if (l[size_t(b * C + c)] > l[size_t(b * C + best)]) best = c;
-    correct += best == int64_t(y[size_t(b)]);
-  }
-  return correct;
 }
 
 void write_text(const std::string& path, const std::string& text) { write_file_atomic(path, text); }
@@ -363,18 +350,23 @@ TrainResult train(const TrainOptions& options) {
   }
 
   // ---- One step ------------------------------------------------------------------------------
-  // Forward (with the auxiliary heads), loss, backward, update; returns the loss and sets
-  // *logits to the main logits. A non-finite loss returns before the backward when
-  // `stop_on_nan`: the update would spread it into every weight.
-  auto run_step = [&](const Tensor& images, const Tensor& labels, Tensor* logits, bool stop_on_nan) {
+  // Forward (with the auxiliary heads), loss, backward, update. With `readback`, nothing waits:
+  // the loss and the main logits are copied to the host behind the step (read one step later,
+  // tools/leuko/step_readback.h) and 0 is returned. Without, the loss is read before the backward
+  // and returned, and with `stop_on_nan` a non-finite one returns there (the update would spread
+  // it into every weight), with *logits set to the main logits when asked for.
+  auto run_step = [&](const Tensor& images, const Tensor& labels, Tensor* logits, StepReadback* readback,
+                      bool stop_on_nan) {
     std::vector<Tensor> outs = net->forward_train(images);
     Tensor loss = cross_entropy(outs[0], labels, ce);
     for (size_t i = 1; i < outs.size(); i++) loss = add(loss, mul(cross_entropy(outs[i], labels, ce), aux_w[i - 1]));
-    const double value = loss.item();
+    if (options.nan_at_step == st.step + 1) loss = mul(loss, std::numeric_limits<double>::quiet_NaN());
+    const double value = readback != nullptr ? 0.0 : loss.item();
     if (stop_on_nan && !std::isfinite(value)) return value;
     loss.backward();
     opt->step();
     opt->zero_grad();
+    if (readback != nullptr) readback->start(loss, outs[0]);
     if (logits != nullptr) *logits = outs[0].detach();
     return value;
   };
@@ -396,7 +388,7 @@ TrainResult train(const TrainOptions& options) {
     }
     size_t asked = 0, in_use = 0;
     try {
-      return run_step(b.images, b.labels, logits, true);
+      return run_step(b.images, b.labels, logits, nullptr, true);
     } catch (const OutOfMemory& e) {
       asked = e.bytes();
       in_use = memory_stats(device).peak;  // the steps' high point: live tensors when it failed
@@ -413,7 +405,7 @@ TrainResult train(const TrainOptions& options) {
         std::vector<int64_t> y(static_cast<size_t>(k));
         for (int64_t i = 0; i < k; i++) y[size_t(i)] = i % cfg.classes;
         const Tensor labels = Tensor::from_vector(y, {k}, device);  // (k,) int64
-        for (int i = 0; i < kCheckedSteps; i++) run_step(x, labels, nullptr, false);
+        for (int i = 0; i < kCheckedSteps; i++) run_step(x, labels, nullptr, nullptr, false);
       } catch (const OutOfMemory&) {
         ok = false;
       }
@@ -440,6 +432,46 @@ TrainResult train(const TrainOptions& options) {
     writer.save(dir + "/" + name, c.tensors, c.metadata, /*background=*/device != Device::CPU);
   };
   auto save_last = [&] { save("last.safetensors", opt.get()); };
+
+  // The training loss and accuracy of each step, read one step late (run_step): the step in
+  // flight, whose numbers are on their way to the host, and what is needed to count them.
+  struct InFlight {
+    int64_t step = 0, epoch = 0, batch = 0;  // 1-based, for the messages
+    std::vector<int64_t> labels;             // (B,) the batch's labels, from the dataset
+    int slot = 0;                            // its readback
+  };
+  StepReadback readbacks[2] = {StepReadback(device), StepReadback(device)};
+  std::optional<InFlight> in_flight;
+  auto batch_labels = [&](const data::Batch& b) {
+    std::vector<int64_t> y;  // (B,)
+    for (int64_t i : b.indices) y.push_back(sets.train.label(i));
+    return y;
+  };
+  auto nan_error = [&](double value, const InFlight& f) {
+    writer.wait();  // the previous epoch's checkpoint is on disk before it is named
+    const std::string kept = fs::exists(dir + "/last.safetensors")
+                                 ? "the last good checkpoint is " + dir + "/last.safetensors"
+                                 : "no checkpoint had been written yet";
+    return Error("the training loss became " + std::string(std::isnan(value) ? "NaN" : "infinite") + " at step " +
+                 std::to_string(f.step) + " (epoch " + std::to_string(f.epoch) + ", batch " + std::to_string(f.batch) +
+                 "): stopped; " + kept + " (a lower --lr or a --warmup may help)");
+  };
+  auto account = [&](double loss, const std::vector<float>& logits, const std::vector<int64_t>& labels) {
+    const int64_t n = int64_t(labels.size());
+    st.loss_sum += loss * double(n);
+    st.correct += count_correct(logits, cfg.classes, labels);
+    st.seen += n;
+  };
+  // Reads the step in flight. A NaN there stops the run before anything more is saved: the
+  // weights in memory took its update (and the next step ran), the checkpoints on disk did not.
+  auto settle = [&] {
+    if (!in_flight) return;
+    const InFlight f = std::move(*in_flight);
+    in_flight.reset();
+    const StepReadback::Values v = readbacks[f.slot].finish();
+    if (!std::isfinite(v.loss)) throw nan_error(v.loss, f);
+    account(v.loss, v.logits, f.labels);
+  };
   for (int64_t epoch = st.epoch; epoch < cfg.epochs; epoch++) {
     net->train();
     loader.start_epoch(epoch);
@@ -453,27 +485,25 @@ TrainResult train(const TrainOptions& options) {
     while (loader.next(b)) {
       manual_seed(step_seed(cfg.seed, st.step));
       opt->set_lr(sched.lr_at(cfg.lr, st.step, steps_per_epoch, cfg.epochs));
-      Tensor logits;  // (B, classes) the main logits, detached
-      const double value = checked < kCheckedSteps ? checked_step(b, &logits) : run_step(b.images, b.labels, &logits, true);
-      if (!std::isfinite(value)) {
-        writer.wait();  // the previous epoch's checkpoint is on disk before it is named
-        const std::string kept = fs::exists(dir + "/last.safetensors")
-                                     ? "the last good checkpoint is " + dir + "/last.safetensors"
-                                     : "no checkpoint had been written yet";
-        throw Error("the training loss became " + std::string(std::isnan(value) ? "NaN" : "infinite") +
-                    " at step " + std::to_string(st.step + 1) + " (epoch " + std::to_string(epoch + 1) + ", batch " +
-                    std::to_string(st.batch + 1) + "): stopped; " + kept + " (a lower --lr or a --warmup may help)");
+      InFlight now{st.step + 1, epoch + 1, st.batch + 1, batch_labels(b), int(st.step % 2)};
+      if (checked < kCheckedSteps) {  // read at once: these steps also probe the memory
+        Tensor logits;  // (B, classes) the main logits, detached
+        const double value = checked_step(b, &logits);
+        if (!std::isfinite(value)) throw nan_error(value, now);
+        account(value, logits.to_vector(), now.labels);
+      } else {
+        run_step(b.images, b.labels, nullptr, &readbacks[now.slot], true);
+        settle();  // the step before: its numbers are on the host once it has run
+        in_flight = std::move(now);
       }
       st.step++;
       st.batch++;
-      st.loss_sum += value * double(b.size());
-      st.correct += count_correct(logits, b.labels);
-      st.seen += b.size();
       images_timed += b.size();
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      bar.update(st.batch, "loss " + fmt("%.4f", st.loss_sum / double(st.seen)) + "  " +
-                               fmt("%.0f", double(images_timed) / std::max(secs, 1e-9)) + " img/s");
+      bar.update(st.batch, "loss " + (st.seen > 0 ? fmt("%.4f", st.loss_sum / double(st.seen)) : std::string("...")) +
+                               "  " + fmt("%.0f", double(images_timed) / std::max(secs, 1e-9)) + " img/s");
       if (g_stop || (options.stop_after > 0 && st.step >= options.stop_after)) {
+        settle();
         save_last();
         writer.wait();
         bar.finish("stopped");
@@ -487,6 +517,7 @@ TrainResult train(const TrainOptions& options) {
         return result;
       }
     }
+    settle();
     const double train_seconds = bar.seconds();
 
     // Validation, log, plot, checkpoints.

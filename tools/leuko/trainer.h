@@ -40,6 +40,7 @@ struct TrainOptions {
   bool extend = false;      // on resume, take config.epochs as the new total
   int64_t stop_after = 0;   // stop as Ctrl-C would after this many optimizer steps (0: never)
   bool test_at_end = true;  // evaluate the best checkpoint on the test split at the end
+  int64_t nan_at_step = 0;  // tests: this optimizer step's loss (1-based, counted over the run) becomes NaN
 };
 
 struct TrainResult {
