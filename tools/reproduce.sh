@@ -10,6 +10,11 @@
 #                                                       in PyTorch (tools/train_torch.py): its scores and wall time
 #   tools/reproduce.sh --table-only                     print the table of the runs already there (after a run
 #                                                       was stopped, e.g. by a time limit), train nothing
+#   tools/reproduce.sh --deadline 540                   stop within 540 s: a run still going then is stopped as
+#                                                       Ctrl-C stops it (the epoch's step finished, last.safetensors
+#                                                       saved; `leuko train --resume` continues it), later ones are
+#                                                       not started, and the table is printed (for a device call's
+#                                                       time limit)
 # Environment: LEUKO_DATA (default .gpu/leukemia, where ../shared/tools/stage-gpu-inputs --data
 # puts the images, else ../shared/data/leukemia), LEUKO (the binary: build-gpu/leuko, else
 # build/leuko), OUT (results go to $OUT/reproduce, else runs/reproduce), PYTHON (the interpreter with
@@ -21,13 +26,17 @@ models=alexnet,resnet50,googlenet,vgg16
 extra=()
 torch=0
 train=1
+deadline=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --models) models=$2; shift 2 ;;
     --torch) torch=1; shift ;;
     --table-only) train=0; shift ;;
+    --deadline)
+      [[ "${2:-}" =~ ^[0-9]+$ ]] || { echo "reproduce: --deadline takes a number of seconds, not '${2:-}'" >&2; exit 2; }
+      deadline=$2; shift 2 ;;
     --) shift; extra=("$@"); break ;;
-    *) echo "reproduce: unknown argument '$1' (--models A,B, --torch, --table-only, or -- then leuko train flags)" >&2; exit 2 ;;
+    *) echo "reproduce: unknown argument '$1' (--models A,B, --torch, --table-only, --deadline SECONDS, or -- then leuko train flags)" >&2; exit 2 ;;
   esac
 done
 data=${LEUKO_DATA:-}
@@ -43,16 +52,32 @@ fi
 out=${OUT:-$root/runs}/reproduce
 mkdir -p "$out"
 
+# Runs "$@" within the deadline: SIGTERM when it comes (leuko then finishes its step and saves,
+# as on Ctrl-C), SIGKILL a minute later. Returns 124 when the deadline stopped it.
+ends=$(( $(date +%s) + deadline ))
+within_deadline() {
+  if [ "$deadline" = 0 ]; then "$@"; return; fi
+  timeout --signal=TERM --kill-after=60 $(( ends - $(date +%s) )) "$@"
+}
+past_deadline() { [ "$deadline" != 0 ] && [ $(( ends - $(date +%s) )) -lt 15 ]; }
+
 failed=0
 for m in ${models//,/ }; do
   [ $train = 1 ] || break
+  rm -f "$out/$m.log" "$out/$m.seconds" "$out/$m.torch.log" "$out/$m.torch.seconds"
+  if past_deadline; then
+    echo "reproduce: $m not started: the --deadline of $deadline s has come"
+    continue
+  fi
   start=$(date +%s)
   echo "reproduce: $m ... (log: $out/$m.log)"
-  "$leuko" train --model "$m" --data "$data" --task binary --precision tf32 --out "$out/$m" --force \
+  within_deadline "$leuko" train --model "$m" --data "$data" --task binary --precision tf32 --out "$out/$m" --force \
     ${extra[@]+"${extra[@]}"} >"$out/$m.log" 2>&1
   rc=$?
   echo "$(($(date +%s) - start))" >"$out/$m.seconds"
-  if [ $rc != 0 ]; then
+  if [ $rc = 124 ]; then
+    echo "reproduce: $m stopped at the --deadline; continue it with: $leuko train --resume $out/$m"
+  elif [ $rc != 0 ]; then
     failed=1
     echo "reproduce: $m FAILED (exit $rc):"
     tail -5 "$out/$m.log" | sed 's/^/  /'
@@ -60,8 +85,12 @@ for m in ${models//,/ }; do
     # The same epochs as the leuko run (its config.json, --epochs included).
     echo "reproduce: $m in PyTorch ... (log: $out/$m.torch.log)"
     start=$(date +%s)
-    "${PYTHON:-python3}" "$root/tools/train_torch.py" --run "$out/$m" --data "$data" >"$out/$m.torch.log" 2>&1 ||
-      { failed=1; echo "reproduce: $m in PyTorch FAILED:"; tail -5 "$out/$m.torch.log" | sed 's/^/  /'; }
+    if past_deadline; then
+      echo "reproduce: $m in PyTorch not started: the --deadline has come"
+      continue
+    fi
+    within_deadline "${PYTHON:-python3}" "$root/tools/train_torch.py" --run "$out/$m" --data "$data" >"$out/$m.torch.log" 2>&1 ||
+      { failed=1; echo "reproduce: $m in PyTorch FAILED or stopped at the deadline:"; tail -5 "$out/$m.torch.log" | sed 's/^/  /'; }
     echo "$(($(date +%s) - start))" >"$out/$m.torch.seconds"
   fi
 done
@@ -78,6 +107,9 @@ for m in models:
     if m in study:
         print("| %s | study (pretrained, PyTorch) | %.4f | %.4f | %.4f | %.4f | | |" % ((m,) + study[m]))
     path = os.path.join(out, m, "test.json")
+    if not os.path.exists(os.path.join(out, m + ".log")):  # not run this time (its folder may hold an older run)
+        print("| %s | leuko (random init) | not run | | | | | |" % m)
+        continue
     secs = open(os.path.join(out, m + ".seconds")).read().strip() if os.path.exists(os.path.join(out, m + ".seconds")) else "?"
     if not os.path.exists(path):
         # A run stopped before its test (a time limit, Ctrl-C): how far it got, from its log.csv.
