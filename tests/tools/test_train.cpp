@@ -118,6 +118,12 @@ TEST_CASE("the best epoch: a higher validation metric, or the same with a lower 
   CHECK(best.state.best_epoch == rows[pick].epoch);
   CHECK(best.state.best_loss == doctest::Approx(rows[pick].val_loss).epsilon(1e-7));  // log.csv keeps 8 digits
   CHECK(cli::load_checkpoint(out + "/last.safetensors").state.best_epoch == rows[pick].epoch);
+  // An infinite best_loss (a resumed checkpoint from before the tie-break) is written and read
+  // back as infinite, not as JSON's null.
+  cli::TrainState st = best.state;
+  st.best_loss = std::numeric_limits<double>::infinity();
+  cli::save_checkpoint(out + "/again.safetensors", *best.net, nullptr, best.config, st);
+  CHECK(std::isinf(cli::load_checkpoint(out + "/again.safetensors").state.best_loss));
 }
 
 TEST_CASE("a stopped run resumes to exactly the weights of an uninterrupted one") {

@@ -1,5 +1,6 @@
 #include "tools/leuko/run_config.h"
 
+#include <cmath>
 #include <limits>
 #include <type_traits>
 
@@ -120,6 +121,18 @@ Device parse_device(const std::string& text) {
   return Device::CUDA;
 }
 
+namespace {
+
+// A double as checkpoint metadata, read back by std::stod: JSON's shortest exact form when
+// finite, and "inf", "-inf" or "nan" otherwise (JSON has none: nlohmann writes null, which stod
+// refuses). best_loss is infinite after resuming a checkpoint older than the tie-break.
+std::string number_text(double x) {
+  if (std::isfinite(x)) return nlohmann::json(x).dump();
+  return std::isnan(x) ? "nan" : (x > 0 ? "inf" : "-inf");
+}
+
+}  // namespace
+
 CheckpointContents checkpoint_contents(const Net& net, const optim::Optimizer* opt, const RunConfig& config,
                                       const TrainState& state) {
   NamedTensors tensors = net.state_dict();
@@ -128,12 +141,12 @@ CheckpointContents checkpoint_contents(const Net& net, const optim::Optimizer* o
                                           {"leuko.epoch", std::to_string(state.epoch)},
                                           {"leuko.step", std::to_string(state.step)},
                                           {"leuko.batch", std::to_string(state.batch)},
-                                          {"leuko.loss_sum", nlohmann::json(state.loss_sum).dump()},
+                                          {"leuko.loss_sum", number_text(state.loss_sum)},
                                           {"leuko.correct", std::to_string(state.correct)},
                                           {"leuko.seen", std::to_string(state.seen)},
-                                          {"leuko.best", nlohmann::json(state.best).dump()},
+                                          {"leuko.best", number_text(state.best)},
                                           {"leuko.best_epoch", std::to_string(state.best_epoch)},
-                                          {"leuko.best_loss", nlohmann::json(state.best_loss).dump()}};
+                                          {"leuko.best_loss", number_text(state.best_loss)}};
   if (opt != nullptr) {
     for (auto& [name, t] : opt->state()) tensors.emplace_back("optim." + name, t);
     for (auto& [k, v] : opt->state_metadata()) meta[k] = v;
