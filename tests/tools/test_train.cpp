@@ -126,6 +126,29 @@ TEST_CASE("the best epoch: a higher validation metric, or the same with a lower 
   CHECK(std::isinf(cli::load_checkpoint(out + "/again.safetensors").state.best_loss));
 }
 
+TEST_CASE("--split-seed holds the split while --seed draws new weights") {
+  // Three runs stopped after one step: seed 7 alone; seed 7 with split seed 9; seed 8 with split
+  // seed 9. The split follows the split seed, the weights follow the seed.
+  auto run = [&](const std::string& name, uint64_t seed, int64_t split_seed) {
+    const std::string out = fresh_dir(name);
+    cli::TrainOptions o = tiny_options(out);
+    o.config.seed = seed;
+    o.config.split_seed = split_seed;
+    o.stop_after = 1;
+    o.quiet = true;
+    cli::train(o);
+    return out;
+  };
+  const std::string a = run("seed7", 7, -1), b = run("seed7-split9", 7, 9), c = run("seed8-split9", 8, 9);
+  CHECK(test::read_file(b + "/split.json") == test::read_file(c + "/split.json"));
+  CHECK(test::read_file(a + "/split.json") != test::read_file(b + "/split.json"));
+  cli::Checkpoint cb = cli::load_checkpoint(b + "/last.safetensors"), cc = cli::load_checkpoint(c + "/last.safetensors");
+  CHECK(cb.config.split_seed == 9);
+  CHECK(cli::load_checkpoint(a + "/last.safetensors").config.seed_of_split() == 7);
+  const Tensor wb = cb.net->named_parameters().front().second, wc = cc.net->named_parameters().front().second;
+  CHECK(wb.to_vector() != wc.to_vector());
+}
+
 TEST_CASE("a stopped run resumes to exactly the weights of an uninterrupted one") {
   const std::string straight = fresh_dir("straight"), stopped = fresh_dir("stopped");
   cli::train(tiny_options(straight));

@@ -33,6 +33,7 @@ nlohmann::json RunConfig::to_json() const {
   j["precision"] = precision;
   j["best_metric"] = best_metric;
   j["seed"] = seed;
+  j["split_seed"] = split_seed;
   j["workers"] = workers;
   j["device"] = device;
   j["deterministic"] = deterministic;
@@ -81,6 +82,7 @@ RunConfig RunConfig::from_json(const nlohmann::json& j, const std::string& sourc
   get("precision", c.precision);
   get("best_metric", c.best_metric);
   get("seed", c.seed);
+  get("split_seed", c.split_seed);
   get("workers", c.workers);
   get("device", c.device);
   get("deterministic", c.deterministic);
@@ -91,6 +93,7 @@ RunConfig RunConfig::from_json(const nlohmann::json& j, const std::string& sourc
   if (m.size() == 3) c.mean = {m[0], m[1], m[2]};
   if (s.size() == 3) c.std = {s[0], s[1], s[2]};
   if (c.classes < 1) throw Error(source + ": field 'classes' must be at least 1");
+  if (c.split_seed < -1) throw Error(source + ": field 'split_seed' must be a seed (0 or more), or -1 for 'seed'");
   return c;
 }
 

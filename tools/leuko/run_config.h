@@ -50,11 +50,16 @@ struct RunConfig {
   std::string precision = "fp32";
   std::string best_metric = "f1";   // accuracy, f1, loss (lower), macro_f1
   uint64_t seed = 42;
+  int64_t split_seed = -1;          // the train/validation/test split's seed; -1: `seed`
   int64_t workers = 0;              // loader threads; 0: automatic
   std::string device = "auto";      // auto, cpu, cuda
   bool deterministic = false;       // GPU: the same bits on every run (tensor/device.h set_deterministic)
   std::string normalize = "imagenet";  // imagenet, or data: mean and std of the training split
   data::Channels mean = data::kImageNetMean, std = data::kImageNetStd;
+
+  // The seed the split is drawn with: split_seed, or seed when it is -1. Holding it (at 42, the
+  // study's split) while seed changes varies only the initialisation, shuffles and augmentations.
+  uint64_t seed_of_split() const { return split_seed >= 0 ? uint64_t(split_seed) : seed; }
 
   nlohmann::json to_json() const;
   // Throws a one-line Error naming `source` and the bad field.

@@ -15,6 +15,7 @@ struct Flags {
   std::string out, resume, init;
   int64_t epochs = 0, batch = 0, input = 0, warmup = 0, workers = 0;
   uint64_t seed = 0;
+  int64_t split_seed = 0;
   double lr = 0, momentum = 0, weight_decay = 0, label_smoothing = 0, crop_scale = 0;
   bool class_weights = false, no_class_weights = false, force = false, skip_bad = false, quiet = false;
   bool deterministic = false;
@@ -50,7 +51,11 @@ void register_train(CLI::App& app) {
   cmd->add_option("--precision", f.precision, "fp32, tf32 or bf16")->check(CLI::IsMember({"fp32", "tf32", "bf16"}));
   cmd->add_option("--best", f.best, "Validation metric that picks best.safetensors: f1, macro_f1, accuracy, loss (ties: the lower validation loss)")
       ->check(CLI::IsMember({"f1", "macro_f1", "accuracy", "loss"}));
-  cmd->add_option("--seed", f.seed, "Seed of the split, the initialisation, the shuffles and the augmentations");
+  cmd->add_option("--seed", f.seed,
+                  "Seed of the initialisation, the shuffles and the augmentations, and of the split unless --split-seed");
+  cmd->add_option("--split-seed", f.split_seed,
+                  "Seed of the train/validation/test split (default: --seed); e.g. --split-seed 42 --seed 1 keeps the "
+                  "study's split and draws new weights");
   cmd->add_option("--device", f.device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   cmd->add_option("--workers", f.workers, "Data loader threads (0: automatic)");
   cmd->add_flag("--deterministic", f.deterministic,
@@ -94,6 +99,10 @@ void register_train(CLI::App& app) {
     if (given("--precision")) c.precision = f.precision;
     if (given("--best")) c.best_metric = f.best;
     if (given("--seed")) c.seed = f.seed;
+    if (given("--split-seed")) {
+      if (f.split_seed < 0) throw Error("--split-seed: " + std::to_string(f.split_seed) + " is not a seed (0 or more)");
+      c.split_seed = f.split_seed;
+    }
     if (given("--device")) c.device = f.device;
     if (given("--workers")) c.workers = f.workers;
     if (f.deterministic) c.deterministic = true;  // on --resume too: a run can be made deterministic, never undone

@@ -277,7 +277,7 @@ TrainResult train(const TrainOptions& options) {
   data::Dataset all = data::Dataset::load(cfg.data, dopt);
   const std::string split_path = dir + "/split.json";
   data::Split split = resume ? data::load_split(split_path)
-                             : data::make_split(data::list_image_folder(cfg.data), task, cfg.seed, cfg.benign);
+                             : data::make_split(data::list_image_folder(cfg.data), task, cfg.seed_of_split(), cfg.benign);
   if (!resume) data::save_split(split_path, split);
   data::SplitDatasets sets = data::apply_split(all, split);
   if (resume) {
