@@ -4,6 +4,7 @@
 #include <unordered_set>
 
 #include "kernels/memory.h"
+#include "tensor/profile.h"
 
 namespace leuko {
 
@@ -103,6 +104,7 @@ void record(Tensor& out, const char* name, const std::vector<Tensor>& inputs, Ba
   node->backward = std::move(fn);
   out.impl().requires_grad = true;
   out.impl().grad_fn = std::move(node);
+  profile::mark(name, profile::Phase::forward);  // the op has queued its forward (tensor/profile.h)
 }
 
 void backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) {
@@ -157,22 +159,33 @@ void backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) {
     LEUKO_CHECK(node->backward != nullptr, "backward through '", node->name,
                 "' a second time: its graph was freed by the first backward (pass retain_graph)");
     std::vector<Tensor> gin = node->backward(g, node->needs);
+    profile::mark(node->name.c_str(), profile::Phase::backward);
     LEUKO_CHECK(gin.size() == node->inputs.size(), "backward of '", node->name, "' returned ", gin.size(),
                 " gradients for ", node->inputs.size(), " inputs");
+    bool summed = false;  // a gradient was added to another: the profile charges that to "accumulate"
     for (size_t i = 0; i < gin.size(); i++) {
       const Edge& in = node->inputs[i];
       if ((!in.fn && !in.leaf.defined()) || !gin[i].defined()) continue;
       check_grad(*node, i, in, gin[i]);
       if (in.fn) {
         Tensor& slot = grads[in.fn.get()];
-        if (!slot.defined()) slot = owned(gin[i]);
-        else accumulate_into(slot, gin[i]);
+        if (!slot.defined()) {
+          slot = owned(gin[i]);
+        } else {
+          accumulate_into(slot, gin[i]);
+          summed = true;
+        }
       } else {
         Tensor leaf = in.leaf;
-        if (leaf.grad().defined()) accumulate_into(leaf.grad(), gin[i]);
-        else leaf.set_grad(owned(gin[i]));
+        if (leaf.grad().defined()) {
+          accumulate_into(leaf.grad(), gin[i]);
+          summed = true;
+        } else {
+          leaf.set_grad(owned(gin[i]));
+        }
       }
     }
+    if (summed) profile::mark("accumulate", profile::Phase::backward);
     if (!retain_graph) {
       // Free what this node saved: activations go as soon as their backward has run.
       node->backward = nullptr;

@@ -4,6 +4,7 @@
   tools/bench_compare.py [--leuko build/leuko] [--python PY] [--device auto|cuda|cpu]
                          [--cells alexnet:fp32:64,...] [--quick] [--input S] [--classes 4]
                          [--cap SECONDS] [--budget SECONDS] [--out DIR] [--no-torch] [--no-leuko]
+                         [--profile N]
 
 Each cell (model:precision:batch; default: alexnet, resnet50, googlenet, vgg16 x fp32, tf32,
 bf16 at batch 64, plus resnet50 bf16 at batch 256) runs `leuko bench --json` in a process of its
@@ -14,7 +15,9 @@ start once), one after the other, never at the same time: they share the card. T
 
 (ratio = leuko / torch: above 1, leuko is faster; peak = the allocators' peak in live tensors
 over the timed steps) and writes it to DIR/bench.md (markdown, as docs/PERFORMANCE.md keeps it)
-and DIR/bench.json (every number of both sides).
+and DIR/bench.json (every number of both sides). With --profile N, both sides also profile N
+steps op by op after their timed windows (`leuko bench --profile`, tools/torch_profile.py), and
+DIR/profile.md puts each cell's ops side by side: where leuko's step loses its time.
 
 Time: every cell has a cap (--cap seconds; its timed windows stop early past half of it and the
 process is killed at the cap), and the whole run a budget (--budget): PyTorch runs first, with
@@ -54,6 +57,7 @@ def common_flags(a):
     """The flags both benchmarks take, apart from the cell's own."""
     flags = ["--steps", str(a.steps), "--windows", str(a.windows), "--warmup", str(a.warmup),
              "--classes", str(a.classes), "--device", a.device, "--max-seconds", str(a.cap / 2)]
+    flags += ["--profile", str(a.profile)] if a.profile else []
     return flags + (["--input", str(a.input)] if a.input else [])
 
 
@@ -190,6 +194,37 @@ def markdown_table(rows):
     return "\n".join(lines)
 
 
+def profile_table(cell, lr, tr):
+    """One cell's step op by op, both sides (tensor/profile.h, tools/torch_profile.py), as
+    markdown: the rows of either side, the costliest (on either side) first."""
+    lp, tp = lr.get("profile"), tr.get("profile")
+    if lp is None or tp is None:
+        return None
+    model, precision, batch = cell
+    ours = {(r["name"], r["phase"]): r for r in lp["rows"]}
+    theirs = {(r["name"], r["phase"]): r for r in tp["rows"]}
+    keys = sorted(set(ours) | set(theirs), key=lambda k: -max(ours.get(k, {}).get("device_ms_per_step", 0),
+                                                              theirs.get(k, {}).get("device_ms_per_step", 0)))
+
+    def ms(r, k):
+        return r[k]["device_ms_per_step"] if k in r else None
+
+    def calls(r, k):
+        return f"{r[k]['calls_per_step']:g}" if k in r else "-"
+    lines = [f"#### {model} {precision} batch {batch}", "",
+             f"leuko: {lp['step_ms']:.2f} ms per profiled step ({lp['timed_step_ms']:.2f} ms timed), host "
+             f"{lp['host_ms']:.2f} ms; torch: {tp['step_ms']:.2f} ms of "
+             + (f"kernels per step ({tp['timed_step_ms']:.2f} ms timed: the GPU idled for the rest)"
+                if tr.get("device") == "cuda" else f"operators per step ({tp['timed_step_ms']:.2f} ms timed)")
+             + f", host {tp['host_ms']:.2f} ms", "",
+             "| op | phase | leuko calls | torch calls | leuko ms | torch ms | leuko / torch |", "|---|---|---:|---:|---:|---:|---:|"]
+    for k in keys:
+        a, b = ms(ours, k), ms(theirs, k)
+        ratio = f"{a / b:.2f}" if a is not None and b else "-"
+        lines.append(f"| {k[0]} | {k[1]} | {calls(ours, k)} | {calls(theirs, k)} | {fmt(a, 3)} | {fmt(b, 3)} | {ratio} |")
+    return "\n".join(lines)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--leuko", default=os.path.join(HERE, "..", "build", "leuko"), help="the leuko executable")
@@ -205,6 +240,8 @@ def main():
     ap.add_argument("--cap", type=float, help="seconds per cell (default 120, quick 60)")
     ap.add_argument("--budget", type=float, default=1e9, help="seconds for everything (default: no limit)")
     ap.add_argument("--out", default="bench-out", help="folder for bench.md and bench.json")
+    ap.add_argument("--profile", type=int, default=0,
+                    help="also profile this many steps op by op on both sides (DIR/profile.md)")
     ap.add_argument("--no-torch", action="store_true", help="leuko only")
     ap.add_argument("--no-leuko", action="store_true", help="PyTorch only")
     a = ap.parse_args()
@@ -262,6 +299,11 @@ def main():
         f.write(markdown_table(rows) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n")
         if errors:
             f.write("\nErrors:\n\n" + "\n".join(f"- {e}" for e in errors) + "\n")
+    if a.profile:
+        tables = [t for t in (profile_table(c, leuko_results[c], torch_results[c]) for c in cells) if t]
+        with open(os.path.join(a.out, "profile.md"), "w") as f:
+            f.write("\n\n".join(tables) + "\n")
+        print(f"bench_compare: {len(tables)} of {len(cells)} cells profiled on both sides: {a.out}/profile.md")
     with open(os.path.join(a.out, "bench.json"), "w") as f:
         json.dump({"date": when, "cells": [{"model": m, "precision": p, "batch": b, "leuko": leuko_results[(m, p, b)],
                                             "torch": torch_results[(m, p, b)]} for m, p, b in cells]}, f, indent=1)

@@ -3,7 +3,7 @@
 
   tools/bench_torch.py --model resnet50 [--batch 64] [--precision fp32|tf32|bf16] [--steps 10]
                        [--windows 5] [--warmup 5] [--classes 4] [--input S]
-                       [--device auto|cpu|cuda] [--max-seconds S] [--seed 0] [--json]
+                       [--device auto|cpu|cuda] [--max-seconds S] [--seed 0] [--profile N] [--json]
   tools/bench_torch.py --cells resnet50:fp32:64,resnet50:bf16:256 [same options]
       Several cells in one process (CUDA and cuDNN start once), one JSON line per cell as it
       finishes; a cell that fails prints {"model", "precision", "batch", "error"} and the next
@@ -21,6 +21,8 @@ batch made once on the device. PyTorch eager, cudnn.benchmark on.
 Warm-up steps (the first one also counts the multiply-adds with forward hooks), then timed
 windows of `steps` steps: torch.cuda.Event on the GPU, the host clock on the CPU. The JSON keys
 are leuko's (tools/leuko/bench.h), plus torch_version. Runs on the CPU too (for testing).
+--profile N: after the windows, N steps under torch.profiler, op by op in leuko's names
+(tools/torch_profile.py), as "profile" in the JSON.
 """
 import argparse
 import contextlib
@@ -115,6 +117,8 @@ def run_bench(a):
     for k in ("batch", "steps", "windows", "warmup"):
         if getattr(a, k) < 1:
             raise ValueError(f"--{k} {getattr(a, k)} must be at least 1")
+    if a.profile < 0:
+        raise ValueError(f"--profile {a.profile} must be 0 (no profile) or a number of steps")
     if a.device == "auto":
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     else:
@@ -141,8 +145,12 @@ def run_bench(a):
 
     last = {}
 
-    def step():
-        opt.zero_grad(set_to_none=True)
+    def step(marks=False):
+        # marks: the ranges of --profile (tools/torch_profile.py); the timed steps have none.
+        def mark(name):
+            return torch.profiler.record_function(name) if marks else contextlib.nullcontext()
+        with mark("zero_grad"):
+            opt.zero_grad(set_to_none=True)
         with autocast():
             out = model(x)
             outs = list(out) if isinstance(out, tuple) else [out]  # main logits, then auxiliary ones
@@ -150,7 +158,8 @@ def run_bench(a):
             for w, o in zip(aux, outs[1:]):
                 loss = loss + w * F.cross_entropy(o, y)
         loss.backward()
-        opt.step()
+        with mark("optimizer"):
+            opt.step()
         last["loss"] = loss.detach()
 
     macs, hooks = count_macs(model)
@@ -193,6 +202,10 @@ def run_bench(a):
     if cuda:
         free, total = torch.cuda.mem_get_info(device)
         r["device_used_bytes"] = total - free
+    if a.profile > 0:  # after the timed windows, in steps of their own
+        from torch_profile import profile_steps
+        r["profile"] = profile_steps(step, a.profile, cuda)
+        r["profile"]["timed_step_ms"] = r["step_ms"]
     r["seconds"] = time.perf_counter() - began
     return r
 
@@ -210,6 +223,15 @@ def print_text(r):
               f"reserved; {r['device_used_bytes'] / gib:.2f} GiB used on the device")
     print(f"  compute    {r['train_gflop_per_image']:.2f} GFLOP per training image -> {r['tflops']:.2f} TFLOP/s")
     print(f"  last loss  {r['loss']:.4f}")
+    if "profile" in r:
+        p = r["profile"]
+        print(f"\nprofile: {p['steps']} steps, {p['step_ms']:.2f} ms per step of {r['device']} time "
+              f"({p['timed_step_ms']:.2f} ms timed), host {p['host_ms']:.2f} ms")
+        print(f"  {'op':22s} {'phase':8s} {'calls':>8s} {'ms/step':>10s} {'share':>6s} {'host ms':>10s}")
+        for row in p["rows"]:
+            share = 100 * row["device_ms_per_step"] / p["step_ms"] if p["step_ms"] > 0 else 0
+            print(f"  {row['name'][:22]:22s} {row['phase']:8s} {row['calls_per_step']:8.1f} "
+                  f"{row['device_ms_per_step']:10.3f} {share:5.1f}% {row['host_ms_per_step']:10.3f}")
 
 
 def parse_cells(text):
@@ -236,6 +258,8 @@ def main():
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     ap.add_argument("--max-seconds", type=float, default=0, help="start no new window after this (0: no limit)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--profile", type=int, default=0,
+                    help="after the timed windows, profile this many steps op by op (tools/torch_profile.py)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--cells", help="model:precision:batch,...: several cells, one JSON line each")
     a = ap.parse_args()

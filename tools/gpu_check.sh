@@ -9,17 +9,20 @@
 #   tools/gpu_check.sh --no-equivalence   without the torchvision equivalence of the five networks
 #   tools/gpu_check.sh --sanitize     also compute-sanitizer memcheck and racecheck over a few GPU
 #                                     test files (tools/gpu_sanitize.sh; about 6 minutes more)
+#   tools/gpu_check.sh --profile      the speed table's cells also profiled op by op on both sides
+#                                     (3 steps each: bench_compare.py --profile 3, $OUT/bench/profile.md)
 # The speed table (tools/bench_compare.py --quick, docs/PERFORMANCE.md) is capped at
 # LEUKO_BENCH_BUDGET seconds (default 300), so build + tests + bench fit a 15-minute session;
 # LEUKO_PYTHON names the Python with torch and torchvision (default python3).
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-bench=1 tests=1 sanitize=0 equiv=1 ctest_args=()
+bench=1 tests=1 sanitize=0 equiv=1 profile=0 ctest_args=()
 for arg in "$@"; do
   case "$arg" in
     --no-bench) bench=0 ;;
     --bench-only) tests=0 equiv=0 ;;
     --sanitize) sanitize=1 ;;
+    --profile) profile=3 ;;
     --no-equivalence) equiv=0 ;;
     *) ctest_args+=("$arg") ;;
   esac
@@ -58,7 +61,7 @@ sanitized=$(date +%s)
 # The speed table: one leuko process per cell, one PyTorch process for all, within the budget.
 if [ $bench = 1 ]; then
   "${LEUKO_PYTHON:-python3}" "$root/tools/bench_compare.py" --quick --device cuda --leuko "$build/leuko" \
-    --python "${LEUKO_PYTHON:-python3}" --budget "${LEUKO_BENCH_BUDGET:-300}" --out "$out/bench" \
+    --python "${LEUKO_PYTHON:-python3}" --budget "${LEUKO_BENCH_BUDGET:-300}" --out "$out/bench" --profile $profile \
     >"$out/bench.log" 2>&1; bench_rc=$?
 fi
 benched=$(date +%s)
@@ -93,5 +96,6 @@ if [ $bench = 1 ]; then
   echo "== speed: leuko and PyTorch on this card (tools/bench_compare.py --quick; docs/PERFORMANCE.md) =="
   if [ -f "$out/bench/bench.md" ]; then awk 'f; /^$/ {f = 1}' "$out/bench.log"; else tail -20 "$out/bench.log"; fi
   [ $bench_rc != 0 ] && echo "bench: some leuko cells failed (see the errors above and $out/bench.log)"
+  [ $profile != 0 ] && [ -f "$out/bench/profile.md" ] && echo "profiles op by op: $out/bench/profile.md"
 fi
 exit $(( demo_rc != 0 || test_rc != 0 || sanitize_rc != 0 || equiv_rc != 0 ))

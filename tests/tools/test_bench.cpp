@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <map>
 
 #include "nets/net.h"
 #include "tensor/device.h"
@@ -119,6 +120,46 @@ TEST_CASE("bench: max_seconds stops adding windows but keeps the first") {
   CHECK(r["window_ms"].size() == 1);
 }
 
+TEST_CASE("bench --profile: the step op by op, each of resnet18's layers counted, adding up to the profiled step") {
+  BenchOptions o = tiny("resnet18", 32, 2);
+  o.profile = 2;
+  const nlohmann::json r = run_bench(o);
+  REQUIRE(r.contains("profile"));
+  const nlohmann::json& p = r["profile"];
+  INFO(p.dump());
+  CHECK(p["steps"] == 2);
+  CHECK(p["timed_step_ms"].get<double>() == num(r, "step_ms"));
+  std::map<std::string, nlohmann::json> rows;  // "conv2d forward" -> row
+  double sum_ms = 0;
+  for (const auto& row : p["rows"]) {
+    const std::string key = row["name"].get<std::string>() + " " + row["phase"].get<std::string>();
+    CHECK_MESSAGE(rows.count(key) == 0, "two rows for " << key);
+    rows[key] = row;
+    CHECK(row["device_ms_per_step"].get<double>() >= 0);
+    sum_ms += row["device_ms_per_step"].get<double>();
+  }
+  CHECK(sum_ms == doctest::Approx(p["step_ms"].get<double>()).epsilon(1e-9));
+  CHECK(p["step_ms"].get<double>() > 0);
+  // torchvision's resnet18: 20 convolutions (17 in the blocks, 3 downsampling), 20 batch norms,
+  // 17 ReLUs, 8 residual adds, one linear layer; each forward op has its backward.
+  const std::map<std::string, double> calls = {{"conv2d", 20}, {"batch_norm", 20}, {"relu", 17},
+                                               {"add", 8},     {"linear", 1},      {"max_pool2d", 1}};
+  for (const auto& [op, n] : calls) {
+    for (const char* phase : {"forward", "backward"}) {
+      const std::string key = op + " " + phase;
+      CAPTURE(key);
+      REQUIRE(rows.count(key) == 1);
+      CHECK(rows[key]["calls_per_step"].get<double>() == n);
+    }
+  }
+  CHECK(rows["optimizer other"]["calls_per_step"].get<double>() == 1);
+  CHECK(rows["zero_grad other"]["calls_per_step"].get<double>() == 1);
+  // On the CPU the convolutions are most of a step.
+  CHECK(p["rows"][0]["name"] == "conv2d");
+  // Without the option there is no profile.
+  CHECK_FALSE(run_bench(tiny("resnet18", 32, 2)).contains("profile"));
+}
+
 TEST_CASE("bench: the precision setting is restored afterwards") {
   set_precision(Precision::fp32);
   BenchOptions o = tiny("resnet18", 32, 2);
@@ -155,6 +196,9 @@ TEST_CASE("bench: bad options are one-line errors naming the option") {
   b = o;
   b.precision = "fp16";
   fails(b, "'fp16'");
+  b = o;
+  b.profile = -1;
+  fails(b, "--profile -1");
   b = o;
   b.model = "lenet";
   fails(b, "lenet");

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <vector>
 
 #include "layers/conv2d.h"
@@ -21,6 +22,7 @@
 #include "optim/optimizer.h"
 #include "tensor/allocator.h"
 #include "tensor/device.h"
+#include "tensor/profile.h"
 #include "tensor/random.h"
 #include "tools/leuko/commands.h"
 #include "tools/leuko/trainer.h"
@@ -143,6 +145,36 @@ double median(std::vector<double> v) {
   return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+// `steps` steps under a profile::Profiler (one more first, unprofiled by the result, so that
+// the profile's CUDA events exist before it measures): the time of one step, op by op.
+nlohmann::json profile_steps(Device device, int64_t steps, const std::function<void()>& step, double timed_step_ms) {
+  {
+    profile::Profiler warm(device);
+    step();
+    warm.finish();
+  }
+  profile::Profiler profiler(device);
+  for (int64_t s = 0; s < steps; s++) step();
+  const std::vector<profile::Row> rows = profiler.finish();
+  const double n = double(steps);
+  double device_ms = 0, host_ms = 0;
+  nlohmann::json out_rows = nlohmann::json::array();
+  for (const profile::Row& r : rows) {
+    device_ms += r.device_ms;
+    host_ms += r.host_ms;
+    out_rows.push_back({{"name", r.name},
+                        {"phase", profile::phase_name(r.phase)},
+                        {"calls_per_step", double(r.calls) / n},
+                        {"device_ms_per_step", r.device_ms / n},
+                        {"host_ms_per_step", r.host_ms / n}});
+  }
+  return {{"steps", steps},
+          {"step_ms", device_ms / n},       // the profiled step, marks included
+          {"host_ms", host_ms / n},         // the host's time for it
+          {"timed_step_ms", timed_step_ms}, // the same step unmarked, from the timed windows
+          {"rows", out_rows}};
+}
+
 }  // namespace
 
 nlohmann::json run_bench(const BenchOptions& o) {
@@ -152,6 +184,7 @@ nlohmann::json run_bench(const BenchOptions& o) {
   LEUKO_CHECK(o.windows >= 1, "bench: --windows ", o.windows, " must be at least 1");
   // The first step is never timed: it counts the FLOPs, lets cuDNN choose its algorithms and
   // fills the allocator's cache.
+  LEUKO_CHECK(o.profile >= 0, "bench: --profile ", o.profile, " must be 0 (no profile) or a number of steps");
   LEUKO_CHECK(o.warmup >= 1, "bench: --warmup ", o.warmup, " must be at least 1 (the first step is never timed)");
   LEUKO_CHECK(o.input == 0 || o.input >= 16, "bench: --input ", o.input, " is too small an image side");
   LEUKO_CHECK(o.device == "auto" || o.device == "cpu" || o.device == "cuda", "bench: --device '", o.device,
@@ -185,11 +218,13 @@ nlohmann::json run_bench(const BenchOptions& o) {
   // One training step on (xb, yb) with the optimizer `o`; returns the loss, detached.
   auto train_step = [&](const Tensor& xb, const Tensor& yb, optim::Optimizer& optimizer) {
     optimizer.zero_grad();
+    profile::mark("zero_grad", profile::Phase::other);  // the marks do nothing unless --profile
     std::vector<Tensor> outs = net->forward_train(xb);  // main logits, then auxiliary ones
     Tensor l = cross_entropy(outs[0], yb);
     for (size_t i = 1; i < outs.size(); i++) l = add(l, mul(cross_entropy(outs[i], yb), aux_weights[i - 1]));
     l.backward();
     optimizer.step();
+    profile::mark("optimizer", profile::Phase::other);
     return l.detach();
   };
   Tensor loss;  // () the last step's loss, detached
@@ -261,6 +296,9 @@ nlohmann::json run_bench(const BenchOptions& o) {
     step_ms.push_back(ms / double(o.steps));
   }
   const MemoryStats mem = memory_stats(device);
+  // The profile runs after the timed windows, in steps of its own: its marks cost host time.
+  nlohmann::json profile_json = nullptr;
+  if (o.profile > 0) profile_json = profile_steps(device, o.profile, step, median(step_ms));
   nlohmann::json device_used = nullptr;
 #if LEUKO_WITH_CUDA
   if (device == Device::CUDA) {
@@ -295,11 +333,27 @@ nlohmann::json run_bench(const BenchOptions& o) {
   j["train_gflop_per_image"] = 6.0 * double(macs) / 1e9;  // 2 FLOPs per multiply-add, x3 for backward
   j["tflops"] = j["train_gflop_per_image"].get<double>() * j["images_per_s"].get<double>() / 1e3;
   j["loss"] = loss.item();
+  if (!profile_json.is_null()) j["profile"] = profile_json;
   j["seconds"] = seconds_since(began);
   return j;
 }
 
 namespace {
+
+// The profile as a table, the costliest first: each op's share of the profiled step.
+void print_profile(const nlohmann::json& p, bool gpu) {
+  const double step = p["step_ms"].get<double>();
+  std::printf("\nprofile: %lld steps, %.2f ms per step on the %s (%.2f ms unprofiled), host %.2f ms\n",
+              p["steps"].get<long long>(), step, gpu ? "GPU" : "CPU", p["timed_step_ms"].get<double>(),
+              p["host_ms"].get<double>());
+  std::printf("  %-22s %-8s %8s %10s %6s %10s\n", "op", "phase", "calls", "ms/step", "share", "host ms");
+  for (const auto& row : p["rows"]) {
+    const double ms = row["device_ms_per_step"].get<double>();
+    std::printf("  %-22s %-8s %8.1f %10.3f %5.1f%% %10.3f\n", row["name"].get<std::string>().c_str(),
+                row["phase"].get<std::string>().c_str(), row["calls_per_step"].get<double>(), ms,
+                step > 0 ? 100.0 * ms / step : 0.0, row["host_ms_per_step"].get<double>());
+  }
+}
 
 void print_bench(const nlohmann::json& r) {
   auto num = [&](const char* k) { return r[k].get<double>(); };
@@ -323,6 +377,7 @@ void print_bench(const nlohmann::json& r) {
   std::printf("\n  compute    %.2f GFLOP per training image -> %.2f TFLOP/s\n", num("train_gflop_per_image"),
               num("tflops"));
   std::printf("  last loss  %.4f\n", num("loss"));
+  if (r.contains("profile")) print_profile(r["profile"], r["device"] == "cuda");
 }
 
 }  // namespace
@@ -347,6 +402,9 @@ void register_bench(CLI::App& app) {
   cmd->add_option("--device", o.device, "auto (the GPU when present), cpu or cuda")->capture_default_str();
   cmd->add_option("--max-seconds", o.max_seconds, "Start no new window after this many seconds (0: no limit)");
   cmd->add_option("--seed", o.seed, "Seed of the weights and the batch")->capture_default_str();
+  cmd->add_option("--profile", o.profile,
+                  "After the timed windows, profile this many steps op by op (0: no profile)")
+      ->capture_default_str();
   cmd->add_flag("--json", json, "Print the result as one JSON object");
   cmd->callback([] {
     const nlohmann::json r = run_bench(o);

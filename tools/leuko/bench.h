@@ -29,6 +29,7 @@ struct BenchOptions {
   std::string device = "auto";     // auto (the GPU when present), cpu, cuda
   double max_seconds = 0;          // > 0: start no new window after this many seconds (one at least)
   uint64_t seed = 0;               // the weights' and the batch's generator
+  int64_t profile = 0;             // > 0: after the windows, profile this many steps op by op
 };
 
 // Runs the benchmark and returns its result. The JSON keys are shared with
@@ -47,6 +48,11 @@ struct BenchOptions {
 //                          and backward-weights each cost about one forward
 //   tflops              train_gflop_per_image x images_per_s / 1000: the achieved rate
 //   loss                the last step's loss (finite unless training diverged)
+//   profile             only with options.profile > 0 (tensor/profile.h): {steps, step_ms (the
+//                       profiled step on the device's clock), host_ms, timed_step_ms (step_ms
+//                       above, without the marks), rows: [{name, phase (forward, backward,
+//                       other), calls_per_step, device_ms_per_step, host_ms_per_step}], the
+//                       costliest first; the rows' device_ms_per_step add up to step_ms}
 //   seconds             wall time of the whole run, set-up included
 // Throws a one-line Error for bad options (naming the option) or a missing GPU; out of memory
 // at the first step, one naming the largest batch that fits (found by trying, as `leuko train`
