@@ -6,6 +6,8 @@
 
 #include "data/parallel.h"
 #include "data/pinned.h"
+#include "kernels/normalize.h"
+#include "tensor/allocator.h"
 #include "tensor/device.h"
 #include "tensor/random.h"
 
@@ -38,8 +40,8 @@ Loader::Loader(Dataset dataset, LoaderOptions options) : dataset_(std::move(data
 #if LEUKO_WITH_CUDA
   if (options_.device == Device::CUDA) {
     // One pinned buffer per slot, reused all run long: cudaHostAlloc is slow, copies from it fast.
-    // Labels after the images, at a 64-byte boundary.
-    const size_t image_bytes = (size_t(B) * size_t(sample_floats_) * sizeof(float) + 63) / 64 * 64;
+    // uint8 images, then the labels at a 64-byte boundary.
+    const size_t image_bytes = (size_t(B) * size_t(sample_floats_) + 63) / 64 * 64;
     const size_t bytes = image_bytes + size_t(B) * sizeof(int64_t);
     pinned_ = true;
     for (Slot& slot : slots_) {
@@ -51,10 +53,14 @@ Loader::Loader(Dataset dataset, LoaderOptions options) : dataset_(std::move(data
         LEUKO_CHECK(p != nullptr, "loader: cannot allocate ", bytes, " bytes of host memory");
       }
       host_buffers_.push_back({p, is_pinned});
-      slot.images = static_cast<float*>(p);
+      slot.bytes = static_cast<uint8_t*>(p);
       slot.labels = reinterpret_cast<int64_t*>(static_cast<char*>(p) + image_bytes);
       slot.event = pinned::event_create();
     }
+    staging_bytes_ = size_t(B) * size_t(sample_floats_);
+    staging_ = device_alloc(Device::CUDA, staging_bytes_);
+    const NormalizationTable t = normalization_table(options_.transform.mean, options_.transform.std);
+    table_ = Tensor::from_vector(std::vector<float>(t.begin(), t.end()), {3, 256}, DType::f32, Device::CUDA);
   }
 #endif
   const int workers = options_.workers > 0 ? options_.workers : default_threads();
@@ -78,6 +84,10 @@ Loader::~Loader() {
     } catch (const Error&) {  // a destructor must not throw; the process is failing anyway
     }
   }
+  // The events above passed, so every copy into the staging buffer has run; a kernel that reads
+  // it may still be queued, and the caching allocator hands the block out again only in stream
+  // order (tensor/allocator.h).
+  if (staging_ != nullptr) device_free(Device::CUDA, staging_, staging_bytes_);
   for (auto [p, is_pinned] : host_buffers_) {
     if (is_pinned) {
       try {
@@ -164,9 +174,10 @@ bool Loader::next(Batch& batch) {
     batch.images = Tensor::empty({nb, 3, S, S}, DType::f32, Device::CUDA);
     batch.labels = Tensor::empty({nb}, DType::i64, Device::CUDA);
     // Two copies, one event after both: the slot is free again once the event has passed.
-    pinned::copy_to_device_async(batch.images.raw_data(), slot.images, size_t(nb * sample_floats_) * sizeof(float),
-                                 slot.event);
+    pinned::copy_to_device_async(staging_, slot.bytes, size_t(nb * sample_floats_), slot.event);
     pinned::copy_to_device_async(batch.labels.raw_data(), slot.labels, size_t(nb) * sizeof(int64_t), slot.event);
+    kernels::cuda::normalize_u8(batch.images.data<float>(), static_cast<const uint8_t*>(staging_),
+                                table_.data<float>(), nb, int64_t(S) * S);
 #else
     (void)S;
     detail::no_cuda_build();
@@ -192,7 +203,9 @@ void Loader::worker() {
     if (stop_) return;
     const int64_t s = next_sample_++, b = s / B;
     Slot& slot = slots_[size_t(b % P)];
-    float* dst = slot.images + (s - b * B) * sample_floats_;  // (3, S, S)
+    const int64_t at = (s - b * B) * sample_floats_;  // where the sample's (3, S, S) values start
+    float* dst = slot.images;                         // CPU: normalised floats
+    uint8_t* dst_bytes = slot.bytes;                  // GPU: uint8, normalised on the device
     int64_t* label = slot.labels + (s - b * B);
     void* copy_event = slot.event;  // GPU: the copy of this slot's previous batch
     const int64_t index = order_[size_t(s)];
@@ -208,7 +221,8 @@ void Loader::worker() {
       (void)copy_event;
 #endif
       Generator gen(seed);
-      apply_transform(options_.transform, dataset_.image(index), gen, dst);
+      if (dst_bytes != nullptr) apply_transform(options_.transform, dataset_.image(index), gen, dst_bytes + at);
+      else apply_transform(options_.transform, dataset_.image(index), gen, dst + at);
       *label = dataset_.label(index);
     } catch (...) {
       err = std::current_exception();

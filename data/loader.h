@@ -17,9 +17,13 @@
 // b % prefetch. Workers claim single samples in order, and may run ahead of the consumer by at
 // most `prefetch` batches, so all workers help with the next batch (no batch waits for one slow
 // thread) and memory stays bounded. next() waits until its batch is complete, then hands it over:
-// on the CPU the slot's tensors themselves; on the GPU, an asynchronous copy from pinned memory
-// on leuko's stream (so later kernels see the data in stream order, without the host waiting),
-// after which the slot's next writers wait for that copy to finish.
+// on the CPU the slot's tensors themselves, normalised floats; on the GPU, the slot holds the
+// uint8 values (a quarter of float32's bytes across PCIe), copied asynchronously from pinned
+// memory on leuko's stream into a device staging buffer and normalised there by a kernel
+// (kernels/normalize.h) into a fresh float batch, with the same bits as the CPU's; later kernels
+// see the data in stream order, without the host waiting, and the slot's next writers wait for
+// the copy to finish. One staging buffer serves every batch: the next copy into it is queued on
+// the same stream after the kernel that read it.
 //
 // Determinism. Sample i of epoch e is augmented with a Generator seeded from (seed, e, i)
 // alone, and batches are assembled in the epoch's order, so the batches are identical whatever
@@ -88,7 +92,8 @@ class Loader {
 
  private:
   struct Slot {
-    float* images = nullptr;     // (B, 3, S, S) host buffer being filled
+    float* images = nullptr;     // CPU device: (B, 3, S, S) normalised, being filled
+    uint8_t* bytes = nullptr;    // GPU device: (B, 3, S, S) uint8 pinned host buffer being filled
     int64_t* labels = nullptr;   // (B,)
     Tensor cpu_images, cpu_labels;  // CPU device: the tensors `images`/`labels` point into
     void* event = nullptr;          // GPU device: recorded after the copy out of this slot
@@ -105,6 +110,9 @@ class Loader {
   bool pinned_ = false;
   std::vector<Slot> slots_;
   std::vector<std::pair<void*, bool>> host_buffers_;  // GPU device: buffer, pinned (else malloc'ed)
+  void* staging_ = nullptr;      // GPU device: (B, 3, S, S) uint8 on the device, the copies' target
+  size_t staging_bytes_ = 0;
+  Tensor table_;                 // GPU device: (3, 256) float32, data::normalization_table
 
   std::mutex mu_;
   std::condition_variable work_cv_, ready_cv_, idle_cv_;

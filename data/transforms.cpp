@@ -88,21 +88,23 @@ namespace {
 
 // The 256 possible normalised values of each channel: normalising is then one load per value.
 struct Lut {
-  float v[3][256];
-  Lut(const Channels& mean, const Channels& std) {
-    for (int c = 0; c < 3; c++) {
-      LEUKO_CHECK(std[size_t(c)] > 0, "normalize: std of channel ", c, " is ", std[size_t(c)], ", not positive");
-      for (int i = 0; i < 256; i++) v[c][i] = (float(i) / 255.0f - mean[size_t(c)]) / std[size_t(c)];
-    }
-  }
+  NormalizationTable t;
+  Lut(const Channels& mean, const Channels& std) : t(normalization_table(mean, std)) {}
+  float operator()(int c, uint8_t v) const { return t[size_t(256 * c + v)]; }
+};
+
+// The geometry alone: the value passes through (the GPU loader normalises on the device).
+struct Identity {
+  uint8_t operator()(int, uint8_t v) const { return v; }
 };
 
 // Writes the S x S square of `src` whose top-left corner is (top, left), turned by the dihedral
 // transform (hflip, then vflip, then k counter-clockwise quarter turns), normalised, as float
 // (3, S, S). Output (i, j) reads source (top + r0 + ri*i + rj*j, left + c0 + ci*i + cj*j): the
 // map from output to source pixels is affine, so each output row walks the source with a fixed step.
-void write_square(const Image& src, int top, int left, int S, bool flip_h, bool flip_v, int k, const Lut& lut,
-                  float* out /* (3, S, S) */) {
+template <typename T, typename Map>
+void write_square(const Image& src, int top, int left, int S, bool flip_h, bool flip_v, int k, const Map& map,
+                  T* out /* (3, S, S) */) {
   // Where output (i, j) comes from, undoing the steps in reverse order.
   auto source = [&](int i, int j) {
     int r = i, c = j;
@@ -124,19 +126,28 @@ void write_square(const Image& src, int top, int left, int S, bool flip_h, bool 
   const size_t plane = size_t(S) * size_t(S);
   for (int i = 0; i < S; i++) {
     const uint8_t* p = src.at(top + r0 + ri * i, left + c0 + ci * i);
-    float* o0 = out + size_t(i) * size_t(S);  // (S,) of channel 0
-    float* o1 = o0 + plane;
-    float* o2 = o1 + plane;
+    T* o0 = out + size_t(i) * size_t(S);  // (S,) of channel 0
+    T* o1 = o0 + plane;
+    T* o2 = o1 + plane;
     for (int j = 0; j < S; j++) {
       const uint8_t* q = p + j * step;
-      o0[j] = lut.v[0][q[0]];
-      o1[j] = lut.v[1][q[1]];
-      o2[j] = lut.v[2][q[2]];
+      o0[j] = map(0, q[0]);
+      o1[j] = map(1, q[1]);
+      o2[j] = map(2, q[2]);
     }
   }
 }
 
 }  // namespace
+
+NormalizationTable normalization_table(const Channels& mean, const Channels& std) {
+  NormalizationTable t{};
+  for (int c = 0; c < 3; c++) {
+    LEUKO_CHECK(std[size_t(c)] > 0, "normalize: std of channel ", c, " is ", std[size_t(c)], ", not positive");
+    for (int i = 0; i < 256; i++) t[size_t(256 * c + i)] = (float(i) / 255.0f - mean[size_t(c)]) / std[size_t(c)];
+  }
+  return t;
+}
 
 void normalize_to_chw(const Image& img, const Channels& mean, const Channels& std, float* out) {
   LEUKO_CHECK(!img.empty(), "normalize: empty image");
@@ -144,9 +155,9 @@ void normalize_to_chw(const Image& img, const Channels& mean, const Channels& st
   const size_t plane = size_t(img.height) * size_t(img.width);
   const uint8_t* p = img.pixels.data();  // (H, W, 3)
   for (size_t i = 0; i < plane; i++) {
-    out[i] = lut.v[0][p[3 * i]];
-    out[plane + i] = lut.v[1][p[3 * i + 1]];
-    out[2 * plane + i] = lut.v[2][p[3 * i + 2]];
+    out[i] = lut(0, p[3 * i]);
+    out[plane + i] = lut(1, p[3 * i + 1]);
+    out[2 * plane + i] = lut(2, p[3 * i + 2]);
   }
 }
 
@@ -221,7 +232,11 @@ std::string TransformSpec::describe() const {
   return os.str();
 }
 
-void apply_transform(const TransformSpec& spec, const Image& img, Generator& gen, float* out) {
+namespace {
+
+// apply_transform's steps, writing through `map`: normalised floats, or the uint8 values.
+template <typename T, typename Map>
+void transform_into(const TransformSpec& spec, const Image& img, Generator& gen, const Map& map, T* out) {
   const int S = spec.size;
   LEUKO_CHECK(S > 0, "transform: output size ", S, " is not positive");
   LEUKO_CHECK(!img.empty(), "transform: empty image");
@@ -251,7 +266,17 @@ void apply_transform(const TransformSpec& spec, const Image& img, Generator& gen
   const bool flip_h = spec.hflip && gen.below(2) == 1;
   const bool flip_v = spec.vflip && gen.below(2) == 1;
   const int k = spec.rotate90 ? int(gen.below(4)) : 0;
-  write_square(*src, top, left, S, flip_h, flip_v, k, Lut(spec.mean, spec.std), out);
+  write_square(*src, top, left, S, flip_h, flip_v, k, map, out);
+}
+
+}  // namespace
+
+void apply_transform(const TransformSpec& spec, const Image& img, Generator& gen, float* out) {
+  transform_into(spec, img, gen, Lut(spec.mean, spec.std), out);
+}
+
+void apply_transform(const TransformSpec& spec, const Image& img, Generator& gen, uint8_t* out) {
+  transform_into(spec, img, gen, Identity{}, out);
 }
 
 }  // namespace leuko::data

@@ -48,6 +48,12 @@ using Channels = std::array<float, 3>;
 inline constexpr Channels kImageNetMean{0.485f, 0.456f, 0.406f};
 inline constexpr Channels kImageNetStd{0.229f, 0.224f, 0.225f};
 
+// The 256 normalised values of each channel, (3, 256): t[256 c + v] = (v / 255 - mean[c]) / std[c],
+// in float32. Every normalisation in leuko reads this table (the GPU loader's kernel too,
+// kernels/normalize.h), so all give the same bits.
+using NormalizationTable = std::array<float, 3 * 256>;
+NormalizationTable normalization_table(const Channels& mean, const Channels& std);
+
 // out[c, y, x] = (img[y, x, c] / 255 - mean[c]) / std[c]: float (3, H, W), as torchvision's
 // ToTensor followed by Normalize.
 void normalize_to_chw(const Image& img, const Channels& mean, const Channels& std, float* out /* (3, H, W) */);
@@ -88,5 +94,8 @@ struct TransformSpec {
 // Applies `spec` to one image and writes float (3, size, size) to `out`. Draws from `gen` in a
 // fixed order (crop, then hflip, vflip, quarter turns), only for the steps that are on.
 void apply_transform(const TransformSpec& spec, const Image& img, Generator& gen, float* out /* (3, S, S) */);
+// The same steps and draws without the normalisation: uint8 (3, S, S), the values the float
+// version looks up in normalization_table(spec.mean, spec.std).
+void apply_transform(const TransformSpec& spec, const Image& img, Generator& gen, uint8_t* out /* (3, S, S) */);
 
 }  // namespace leuko::data

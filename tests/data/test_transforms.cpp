@@ -9,6 +9,7 @@
 
 #include "data/transforms.h"
 #include "data_helpers.h"
+#include "kernels/normalize.h"
 
 using namespace leuko;
 using namespace leuko::test;
@@ -243,4 +244,33 @@ TEST_CASE("transforms: the training pipeline's crop equals crop-then-resize with
   CHECK(a == b);
   for (float x : a) REQUIRE(std::isfinite(x));
   CHECK(t.describe().find("RandomResizedCrop(16, scale=(0.08, 1), ratio=(0.75, 1.33333))") == 0);
+}
+
+TEST_CASE("transforms: the uint8 pipeline, normalised by the batch kernel, gives the float pipeline's bits") {
+  // What the GPU loader does (uint8 samples, then kernels/normalize.h on the device), with the
+  // CPU reference of the kernel: equal to the float pipeline bit for bit, for every draw.
+  const Image p = pattern_image(40, 30, 7);
+  TransformSpec s = TransformSpec::train(16);
+  s.mean = {0.5f, 0.25f, 0.75f};  // not ImageNet's: the table must follow the spec
+  s.std = {0.2f, 0.3f, 0.1f};
+  const data::NormalizationTable table = data::normalization_table(s.mean, s.std);
+  const int64_t plane = 16 * 16, images = 3;
+  std::vector<uint8_t> bytes(size_t(images * 3 * plane));  // (3 images, 3, 16, 16)
+  std::vector<float> expect(bytes.size());
+  for (uint64_t seed = 0; seed < 12; seed++) {
+    for (int64_t n = 0; n < images; n++) {
+      Generator g8(seed * 10 + uint64_t(n)), gf(seed * 10 + uint64_t(n));
+      data::apply_transform(s, p, g8, bytes.data() + n * 3 * plane);
+      data::apply_transform(s, p, gf, expect.data() + n * 3 * plane);
+    }
+    std::vector<float> out(bytes.size(), -99.0f);
+    kernels::cpu::normalize_u8(out.data(), bytes.data(), table.data(), images, plane);
+    CAPTURE(seed);
+    CHECK(out == expect);
+  }
+  // The table is the formula in float32.
+  CHECK(table[0] == (0.0f / 255.0f - 0.5f) / 0.2f);
+  CHECK(table[256 + 255] == (255.0f / 255.0f - 0.25f) / 0.3f);
+  CHECK(table[512 + 77] == (77.0f / 255.0f - 0.75f) / 0.1f);
+  CHECK_THROWS_WITH_AS(data::normalization_table(s.mean, {0.2f, 0.0f, 0.1f}), doctest::Contains("std of channel 1"), Error);
 }
