@@ -36,10 +36,11 @@ Precision parse_precision(const std::string& text);
 // gives the same bits on every run when, as here, one stream and one handle do all the work
 // (cuBLAS guide, "Results reproducibility"; CUBLAS_WORKSPACE_CONFIG matters only with several
 // streams). The one choice left to chance is cuDNN's: by default it times every convolution
-// algorithm and keeps the fastest (kernels/cuda/conv2d.cpp), and timing noise can pick another
-// algorithm, with other rounding, in the next run. With determinism on, cuDNN's heuristics
-// choose instead: the same algorithm on every run on the same GPU and software (only
-// algorithms cuDNN reports as deterministic are ever used, either way). Off by default; the
+// algorithm and keeps the fastest (kernels/cuda/conv2d.cpp), atomics-based backward algorithms
+// included, as PyTorch's benchmark mode does: their sums, and timing noise's choice, change from
+// run to run. With determinism on, cuDNN's heuristics choose among the algorithms it reports as
+// deterministic: the same algorithm, and the same bits, on every run on the same GPU and
+// software. Off by default; the
 // CPU is deterministic whatever this says (no atomics, no OpenMP reductions: every output
 // element is summed by one thread in a fixed order, whatever the number of threads).
 void set_deterministic(bool on);

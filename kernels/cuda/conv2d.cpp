@@ -11,9 +11,10 @@
 //     LEUKO_CUDNN_BENCHMARK=0, or set_deterministic(true) (`leuko train --deterministic`,
 //     tensor/device.h): cudnnGet*Algorithm_v7, cuDNN's heuristics (the same choice on every
 //     run with the same GPU, cuDNN and geometry, so the same bits).
-//   - Only deterministic algorithms qualify (cuDNN's backward algorithms 0 and 3 add with
-//     atomics: their sums change from run to run) whose workspace fits under the cap,
-//     LEUKO_CUDNN_WORKSPACE_MIB (default 1024 MiB).
+//   - Any algorithm whose workspace fits under the cap, LEUKO_CUDNN_WORKSPACE_MIB (default
+//     1024 MiB), as PyTorch's benchmark mode; with set_deterministic(true) only those cuDNN
+//     reports as deterministic (its backward algorithms 0 and 3 add with atomics: their sums
+//     change from run to run).
 //   - If none qualifies, or the workspace cannot be allocated, a fallback that needs no (or
 //     almost no) workspace: implicit GEMM forward, algorithm 1 for both backward passes.
 // Math type: Precision::fp32 runs CUDNN_FMA_MATH (strict float32, no TF32, so the GPU compares
@@ -302,7 +303,8 @@ Choice choose(cudnnHandle_t h, const Descriptors& d, const Buffers& b, Workspace
   // qualifies. Strict fp32 keeps FMA math whatever cuDNN reports; TF32 runs as found.
   for (int i = 0; i < got; i++) {
     const typename Dir::Perf& p = perf[size_t(i)];
-    if (p.status != CUDNN_STATUS_SUCCESS || p.determinism != CUDNN_DETERMINISTIC || p.memory > cap) continue;
+    if (p.status != CUDNN_STATUS_SUCCESS || p.memory > cap) continue;
+    if (deterministic() && p.determinism != CUDNN_DETERMINISTIC) continue;
     return settle<Dir>(h, d, p.algo, math == CUDNN_FMA_MATH ? math : p.mathType, p.memory);
   }
   return settle<Dir>(h, d, Dir::kFallback, math, 0);
