@@ -1,4 +1,4 @@
-// Activation kernels: ReLU and dropout.
+// Activation kernels: ReLU, the fused add + ReLU, and dropout.
 //
 // Dropout's keep mask is never stored: it is a pure function of (seed, element index), a hash
 // computed by the same inline code on the host and on the device. So the CPU and the GPU keep
@@ -32,7 +32,9 @@ LEUKO_HOST_DEVICE inline bool dropout_keep(uint64_t seed, uint64_t threshold, ui
 namespace cpu {
 // out = max(x, 0); a NaN stays NaN (as PyTorch's relu).
 template <typename T> void relu_forward(T* out, const T* x, int64_t n);
-// grad_x = grad_out where out > 0, else 0.
+// out = max(a + b, 0), a ResNet block's residual sum and its ReLU in one pass.
+template <typename T> void add_relu_forward(T* out, const T* a, const T* b, int64_t n);
+// grad_x = grad_out where out > 0, else 0 (also add_relu's gradient, for both inputs).
 template <typename T> void relu_backward(T* grad_x, const T* grad_out, const T* out, int64_t n);
 // out[i] = x[i] * scale if dropout_keep(seed, threshold, i), else 0.
 template <typename T> void dropout(T* out, const T* x, int64_t n, uint64_t seed, uint64_t threshold, double scale);
@@ -40,6 +42,7 @@ template <typename T> void dropout(T* out, const T* x, int64_t n, uint64_t seed,
 
 namespace cuda {
 void relu_forward(float* out, const float* x, int64_t n);
+void add_relu_forward(float* out, const float* a, const float* b, int64_t n);
 void relu_backward(float* grad_x, const float* grad_out, const float* out, int64_t n);
 void dropout(float* out, const float* x, int64_t n, uint64_t seed, uint64_t threshold, double scale);
 }  // namespace cuda

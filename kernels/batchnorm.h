@@ -9,6 +9,10 @@
 //              dbias = sum_dy, dweight = sum_dy_xhat,
 //              training: dx = weight * invstd * (dy - sum_dy / M - xhat * sum_dy_xhat / M)
 //              eval:     dx = weight * invstd * dy
+//   fused ReLU (layers/batchnorm.h, batch_norm_relu): the forward writes max(y, 0) (a NaN stays
+//              NaN, as relu_forward), and the backward, given that output as `relu_out`, reads
+//              dy where relu_out > 0 and 0 elsewhere: ReLU's backward folded into both passes,
+//              so the batch norm's own output never exists.
 //
 // weight and bias may be null (affine=false: weight 1, bias 0). running_mean/var may be null
 // (track_running_stats=false). Activation results and gradients (y, dx) are written; dweight
@@ -30,19 +34,21 @@ void batchnorm_stats(T* mean, T* invstd, T* running_mean, T* running_var, const 
 // invstd[c] = 1 / sqrt(var[c] + eps): the eval-mode scale from the running variance.  (C,)
 template <typename T>
 void batchnorm_invstd(T* invstd, const T* var, int64_t C, double eps);
-// y = (x - mean) * invstd * weight + bias.   y, x: (N, C, HW); the rest (C,)
+// y = (x - mean) * invstd * weight + bias, then max(y, 0) when `relu`.   y, x: (N, C, HW); the rest (C,)
 template <typename T>
 void batchnorm_normalize(T* y, const T* x, const T* mean, const T* invstd, const T* weight, const T* bias, int64_t N,
-                         int64_t C, int64_t HW);
+                         int64_t C, int64_t HW, bool relu);
 // sum_dy[c] = sum dy, sum_dy_xhat[c] = sum dy * (x - mean) * invstd.   dy, x: (N, C, HW)
+// relu_out: the fused ReLU's output (N, C, HW), masking dy; null without one.
 template <typename T>
 void batchnorm_backward_sums(T* sum_dy, T* sum_dy_xhat, const T* dy, const T* x, const T* mean, const T* invstd,
-                             int64_t N, int64_t C, int64_t HW);
+                             int64_t N, int64_t C, int64_t HW, const T* relu_out);
 // dx, the training (full) or eval (affine) formula above.   dx, dy, x: (N, C, HW)
-// sum_dy and sum_dy_xhat are read only in training.
+// sum_dy and sum_dy_xhat are read only in training; relu_out as for the sums.
 template <typename T>
 void batchnorm_backward_input(T* dx, const T* dy, const T* x, const T* mean, const T* invstd, const T* weight,
-                              const T* sum_dy, const T* sum_dy_xhat, int64_t N, int64_t C, int64_t HW, bool training);
+                              const T* sum_dy, const T* sum_dy_xhat, int64_t N, int64_t C, int64_t HW, bool training,
+                              const T* relu_out);
 }  // namespace cpu
 
 namespace cuda {
@@ -53,12 +59,13 @@ void batchnorm_stats(float* mean, float* invstd, float* running_mean, float* run
                      int64_t C, int64_t HW, double momentum, double eps, float* scratch);
 void batchnorm_invstd(float* invstd, const float* var, int64_t C, double eps);
 void batchnorm_normalize(float* y, const float* x, const float* mean, const float* invstd, const float* weight,
-                         const float* bias, int64_t N, int64_t C, int64_t HW);
+                         const float* bias, int64_t N, int64_t C, int64_t HW, bool relu);
 void batchnorm_backward_sums(float* sum_dy, float* sum_dy_xhat, const float* dy, const float* x, const float* mean,
-                             const float* invstd, int64_t N, int64_t C, int64_t HW, float* scratch);
+                             const float* invstd, int64_t N, int64_t C, int64_t HW, float* scratch,
+                             const float* relu_out);
 void batchnorm_backward_input(float* dx, const float* dy, const float* x, const float* mean, const float* invstd,
                               const float* weight, const float* sum_dy, const float* sum_dy_xhat, int64_t N, int64_t C,
-                              int64_t HW, bool training);
+                              int64_t HW, bool training, const float* relu_out);
 // *counter += 1 on the device (num_batches_tracked), without a round trip to the host.
 void increment(int64_t* counter);
 }  // namespace cuda

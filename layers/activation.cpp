@@ -17,6 +17,23 @@ using detail::dispatch_float;
 namespace kc = kernels::cpu;
 namespace kg = kernels::cuda;
 
+namespace {
+// g where the (ReLU) output `so` is positive, else 0: the backward of relu and of add_relu.
+Tensor relu_grad(const Tensor& g, const Tensor& so) {
+  Tensor gx = Tensor::empty_like(so);
+  const int64_t m = so.numel();
+  if (g.is_cuda()) {
+    LEUKO_CUDA_BRANCH(kg::relu_backward(gx.data<float>(), g.data<float>(), so.data<float>(), m));
+  } else {
+    dispatch_float(g, "relu backward", [&](auto tag) {
+      using T = decltype(tag);
+      kc::relu_backward(gx.data<T>(), g.data<T>(), so.data<T>(), m);
+    });
+  }
+  return gx;
+}
+}  // namespace
+
 Tensor relu(const Tensor& x) {
   detail::check_compatible("relu", {x});
   Tensor out = Tensor::empty_like(x);
@@ -32,17 +49,30 @@ Tensor relu(const Tensor& x) {
   if (autograd::needs_record({x})) {
     // Saves the output, not the input: the next layer keeps it alive anyway.
     autograd::record(out, "relu", {x}, [so = out.detach()](const Tensor& g, const std::vector<bool>&) {
-      Tensor gx = Tensor::empty_like(so);
-      const int64_t m = so.numel();
-      if (g.is_cuda()) {
-        LEUKO_CUDA_BRANCH(kg::relu_backward(gx.data<float>(), g.data<float>(), so.data<float>(), m));
-      } else {
-        dispatch_float(g, "relu backward", [&](auto tag) {
-          using T = decltype(tag);
-          kc::relu_backward(gx.data<T>(), g.data<T>(), so.data<T>(), m);
-        });
-      }
-      return std::vector<Tensor>{gx};
+      return std::vector<Tensor>{relu_grad(g, so)};
+    });
+  }
+  return out;
+}
+
+Tensor add_relu(const Tensor& a, const Tensor& b) {
+  detail::check_compatible("add_relu", {a, b});
+  LEUKO_CHECK(a.shape() == b.shape(), "add_relu: shapes ", shape_str(a.shape()), " and ", shape_str(b.shape()),
+              " differ (no broadcasting)");
+  Tensor out = Tensor::empty_like(a);
+  const int64_t n = a.numel();
+  if (a.is_cuda()) {
+    LEUKO_CUDA_BRANCH(kg::add_relu_forward(out.data<float>(), a.data<float>(), b.data<float>(), n));
+  } else {
+    dispatch_float(a, "add_relu", [&](auto tag) {
+      using T = decltype(tag);
+      kc::add_relu_forward(out.data<T>(), a.data<T>(), b.data<T>(), n);
+    });
+  }
+  if (autograd::needs_record({a, b})) {
+    autograd::record(out, "add_relu", {a, b}, [so = out.detach()](const Tensor& g, const std::vector<bool>& need) {
+      Tensor gx = relu_grad(g, so);
+      return std::vector<Tensor>{need[0] ? gx : Tensor(), need[1] ? gx : Tensor()};
     });
   }
   return out;

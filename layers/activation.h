@@ -12,6 +12,10 @@ namespace leuko {
 // max(x, 0), any shape. Backward: the gradient where the output is > 0, else 0 (at x == 0 the
 // gradient is 0, as PyTorch's).
 Tensor relu(const Tensor& x);
+// relu(a + b) as one op, "add_relu" (a residual block's sum and its ReLU: one pass instead of
+// two, and the sum itself is never stored). a and b of the same shape, no broadcasting.
+// Backward: relu's gradient, to both inputs.
+Tensor add_relu(const Tensor& a, const Tensor& b);
 
 // Training: zeroes each element with probability p and scales the kept ones by 1 / (1 - p), so
 // the expected output is x. Not training (or p == 0): x itself. p must be in [0, 1).

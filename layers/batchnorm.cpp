@@ -4,6 +4,8 @@
 // the running statistics' in eval — then y = (x - mean) * invstd * weight + bias. The backward
 // needs two per-channel sums of the upstream gradient, which are also the gradients of bias
 // and weight, and then dx (through the statistics in training, affine in eval).
+// batch_norm_relu fuses a ReLU into both passes (kernels/batchnorm.h): one write of the output
+// instead of two writes and a read, and ReLU's backward folded into the batch norm's.
 #include "layers/batchnorm.h"
 
 #include "kernels/batchnorm.h"
@@ -31,11 +33,13 @@ T* ptr(const Tensor& t) {  // null for an undefined (optional) tensor
   return t.defined() ? t.data<T>() : nullptr;
 }
 
-// What the backward keeps: the input, the weight, and the statistics it was normalised with.
+// What the backward keeps: the input, the weight, and the statistics it was normalised with;
+// with a fused ReLU, also the output (its mask).
 struct Saved {
   Tensor x;             // (N, C, HW)
   Tensor weight;        // (C,) or undefined
   Tensor mean, invstd;  // (C,)
+  Tensor relu_out;      // (N, C, HW), the fused ReLU's output; undefined without one
   bool training;
   int64_t N, C, HW;
 };
@@ -54,12 +58,13 @@ std::vector<Tensor> batch_norm_backward(const Saved& s, const Tensor& g, const s
       if (sums) {
         Tensor scratch = Tensor::empty({kg::batchnorm_scratch(N, C, HW)}, DType::f32, g.device());
         kg::batchnorm_backward_sums(sum_dy.data<float>(), sum_dy_xhat.data<float>(), g.data<float>(), s.x.data<float>(),
-                                    s.mean.data<float>(), s.invstd.data<float>(), N, C, HW, scratch.data<float>());
+                                    s.mean.data<float>(), s.invstd.data<float>(), N, C, HW, scratch.data<float>(),
+                                    ptr<float>(s.relu_out));
       }
       if (need[0]) {
         kg::batchnorm_backward_input(dx.data<float>(), g.data<float>(), s.x.data<float>(), s.mean.data<float>(),
                                      s.invstd.data<float>(), ptr<float>(s.weight), sum_dy.data<float>(),
-                                     sum_dy_xhat.data<float>(), N, C, HW, s.training);
+                                     sum_dy_xhat.data<float>(), N, C, HW, s.training, ptr<float>(s.relu_out));
       }
     });
   } else {
@@ -67,22 +72,21 @@ std::vector<Tensor> batch_norm_backward(const Saved& s, const Tensor& g, const s
       using T = decltype(tag);
       if (sums) {
         kc::batchnorm_backward_sums<T>(sum_dy.data<T>(), sum_dy_xhat.data<T>(), g.data<T>(), s.x.data<T>(),
-                                       s.mean.data<T>(), s.invstd.data<T>(), N, C, HW);
+                                       s.mean.data<T>(), s.invstd.data<T>(), N, C, HW, ptr<T>(s.relu_out));
       }
       if (need[0]) {
         kc::batchnorm_backward_input<T>(dx.data<T>(), g.data<T>(), s.x.data<T>(), s.mean.data<T>(), s.invstd.data<T>(),
                                         ptr<T>(s.weight), sum_dy.data<T>(), sum_dy_xhat.data<T>(), N, C, HW,
-                                        s.training);
+                                        s.training, ptr<T>(s.relu_out));
       }
     });
   }
   return {dx, need[1] ? sum_dy_xhat : Tensor(), need[2] ? sum_dy : Tensor()};
 }
 
-}  // namespace
-
-Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
-                  const Tensor& running_var, bool training, double momentum, double eps) {
+// batch_norm, and relu(batch_norm) in one op when `relu`.
+Tensor batch_norm_impl(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                       const Tensor& running_var, bool training, double momentum, double eps, bool relu) {
   detail::check_compatible("batch_norm", {x});
   LEUKO_CHECK(x.dim() >= 2, "batch_norm: input must be (N, C, ...), got ", shape_str(x.shape()));
   const int64_t N = x.size(0), C = x.size(1);
@@ -114,7 +118,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
         kg::batchnorm_invstd(invstd.data<float>(), running_var.data<float>(), C, eps);
       }
       kg::batchnorm_normalize(y.data<float>(), x.data<float>(), mean.data<float>(), invstd.data<float>(),
-                              ptr<float>(weight), ptr<float>(bias), N, C, HW);
+                              ptr<float>(weight), ptr<float>(bias), N, C, HW, relu);
     });
   } else {
     dispatch_float(x, "batch_norm", [&](auto tag) {
@@ -127,17 +131,30 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
         kc::batchnorm_invstd<T>(invstd.data<T>(), running_var.data<T>(), C, eps);
       }
       kc::batchnorm_normalize<T>(y.data<T>(), x.data<T>(), mean.data<T>(), invstd.data<T>(), ptr<T>(weight),
-                                 ptr<T>(bias), N, C, HW);
+                                 ptr<T>(bias), N, C, HW, relu);
     });
   }
 
   if (autograd::needs_record({x, weight, bias})) {
-    Saved saved{x.detach(), weight.defined() ? weight.detach() : Tensor(), mean, invstd, training, N, C, HW};
-    autograd::record(y, "batch_norm", {x, weight, bias}, [saved](const Tensor& g, const std::vector<bool>& need) {
-      return batch_norm_backward(saved, g, need);
-    });
+    // The output as the ReLU's mask: the next layer keeps it alive anyway, as relu() saves it.
+    Saved saved{x.detach(), weight.defined() ? weight.detach() : Tensor(), mean, invstd,
+                relu ? y.detach() : Tensor(), training, N, C, HW};
+    autograd::record(y, relu ? "batch_norm_relu" : "batch_norm", {x, weight, bias},
+                     [saved](const Tensor& g, const std::vector<bool>& need) { return batch_norm_backward(saved, g, need); });
   }
   return y;
+}
+
+}  // namespace
+
+Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                  const Tensor& running_var, bool training, double momentum, double eps) {
+  return batch_norm_impl(x, weight, bias, running_mean, running_var, training, momentum, eps, false);
+}
+
+Tensor batch_norm_relu(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                       const Tensor& running_var, bool training, double momentum, double eps) {
+  return batch_norm_impl(x, weight, bias, running_mean, running_var, training, momentum, eps, true);
 }
 
 Tensor batch_norm2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
@@ -169,11 +186,15 @@ BatchNormBase::BatchNormBase(int64_t num_features_, double eps_, double momentum
   }
 }
 
-Tensor BatchNormBase::forward(const Tensor& x) {
+Tensor BatchNormBase::forward(const Tensor& x) { return run(x, false); }
+
+Tensor BatchNormBase::forward_relu(const Tensor& x) { return run(x, true); }
+
+Tensor BatchNormBase::run(const Tensor& x, bool relu) {
   check_input_dim(x);
   // Training, or no running statistics to use: batch statistics (PyTorch's bn_training).
   const bool use_batch_stats = training_ || !track_running_stats;
-  Tensor y = batch_norm(x, weight, bias, running_mean, running_var, use_batch_stats, momentum, eps);
+  Tensor y = batch_norm_impl(x, weight, bias, running_mean, running_var, use_batch_stats, momentum, eps, relu);
   if (training_ && track_running_stats) {
     // Counted (after the op succeeded) although leuko, whose momentum is always a number, never
     // reads it: PyTorch counts it, and state dicts carry it.
@@ -183,6 +204,13 @@ Tensor BatchNormBase::forward(const Tensor& x) {
       num_batches_tracked.data<int64_t>()[0] += 1;
     }
   }
+  return y;
+}
+
+Tensor bn_relu(BatchNormBase& bn, const Module* relu, const Tensor& x) {
+  Tensor y = bn.forward_relu(x);
+  trace_call(bn, x.shape(), y.shape());
+  if (relu != nullptr) trace_call(*relu, y.shape(), y.shape());
   return y;
 }
 

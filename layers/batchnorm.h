@@ -21,6 +21,11 @@ namespace leuko {
 // and bias; the running statistics are buffers, not inputs.
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                   const Tensor& running_var, bool training, double momentum = 0.1, double eps = 1e-5);
+// relu(batch_norm(...)) as one op, "batch_norm_relu": the same values and gradients (a NaN
+// stays NaN, the gradient is 0 where the output is not positive), with the ReLU folded into the
+// batch norm's kernels, so the batch norm's own output is never written.
+Tensor batch_norm_relu(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                       const Tensor& running_var, bool training, double momentum = 0.1, double eps = 1e-5);
 // batch_norm on an (N, C, H, W) input (checked).
 Tensor batch_norm2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                     const Tensor& running_var, bool training, double momentum = 0.1, double eps = 1e-5);
@@ -39,6 +44,8 @@ class BatchNormBase : public Module {
  public:
   BatchNormBase(int64_t num_features_, double eps_, double momentum_, bool affine_, bool track_running_stats_);
   Tensor forward(const Tensor& x) override;
+  // relu(forward(x)) in one op (batch_norm_relu); bn_relu() below calls it as the networks do.
+  Tensor forward_relu(const Tensor& x);
   // "64, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True"
   std::string extra_repr() const override;
 
@@ -51,7 +58,17 @@ class BatchNormBase : public Module {
  protected:
   // Throws unless x has the rank this module takes.
   virtual void check_input_dim(const Tensor& x) const = 0;
+
+ private:
+  Tensor run(const Tensor& x, bool relu);
 };
+
+// relu(bn(x)) as one op, for a network's batch norm followed by a ReLU (ResNet's blocks,
+// GoogLeNet's and Inception-v3's BasicConv2d): bn.forward_relu(x), while an active ModuleTrace
+// sees the modules called, as if they had run one after the other. `relu` is the network's ReLU
+// module, which has no state and is named only for the trace, or null where the network calls
+// the functional relu.
+Tensor bn_relu(BatchNormBase& bn, const Module* relu, const Tensor& x);
 
 // On (N, C, H, W).
 class BatchNorm2d : public BatchNormBase {

@@ -22,6 +22,10 @@ ModuleTrace::ModuleTrace() {
 }
 ModuleTrace::~ModuleTrace() { t_trace = nullptr; }
 
+void trace_call(const Module& m, const Shape& input, const Shape& output) {
+  if (t_trace != nullptr) t_trace->rows.push_back({&m, input, output});
+}
+
 Tensor Module::operator()(const Tensor& x) {
   if (t_trace == nullptr) return forward(x);
   ModuleTrace* trace = t_trace;

@@ -102,6 +102,11 @@ class ModuleTrace {
   std::vector<TraceRow> rows;
 };
 
+// For a module whose work another op did (a ReLU fused into the batch norm before it,
+// layers/batchnorm.h bn_relu): records its call in this thread's active ModuleTrace, if any,
+// as operator() would have.
+void trace_call(const Module& m, const Shape& input, const Shape& output);
+
 namespace detail {
 // A float as Python's repr prints it ("0.5", "1.0", "0.0001", "1e-05"), so extra_repr() prints
 // what PyTorch prints.

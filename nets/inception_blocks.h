@@ -14,7 +14,8 @@ class BasicConv2d : public Module {
     bn_ = register_module("bn", std::make_shared<BatchNorm2d>(out, 1e-3));
   }
   std::string type_name() const override { return "BasicConv2d"; }
-  Tensor forward(const Tensor& x) override { return relu((*bn_)((*conv_)(x))); }
+  // relu(bn(conv(x))), the batch norm and the ReLU in one op (layers/batchnorm.h bn_relu).
+  Tensor forward(const Tensor& x) override { return bn_relu(*bn_, nullptr, (*conv_)(x)); }
   Conv2d& conv_layer() { return *conv_; }
 
  private:

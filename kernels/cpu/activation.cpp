@@ -1,4 +1,4 @@
-// CPU reference for ReLU and dropout: plain loops, OpenMP for large tensors.
+// CPU reference for ReLU, the fused add + ReLU, and dropout: plain loops, OpenMP for large tensors.
 #include "kernels/activation.h"
 
 namespace leuko::kernels::cpu {
@@ -13,6 +13,15 @@ void relu_forward(T* out, const T* x, int64_t n) {
   // diverging run shows NaN instead of silently becoming 0.
 #pragma omp parallel for if (n > kParallelMin)
   for (int64_t i = 0; i < n; i++) out[i] = !(x[i] <= T(0)) ? x[i] : T(0);
+}
+
+template <typename T>
+void add_relu_forward(T* out, const T* a, const T* b, int64_t n) {
+#pragma omp parallel for if (n > kParallelMin)
+  for (int64_t i = 0; i < n; i++) {
+    const T v = a[i] + b[i];
+    out[i] = !(v <= T(0)) ? v : T(0);
+  }
 }
 
 template <typename T>
@@ -32,6 +41,7 @@ void dropout(T* out, const T* x, int64_t n, uint64_t seed, uint64_t threshold, d
 
 #define LEUKO_INSTANTIATE(T)                                              \
   template void relu_forward<T>(T*, const T*, int64_t);                   \
+  template void add_relu_forward<T>(T*, const T*, const T*, int64_t);    \
   template void relu_backward<T>(T*, const T*, const T*, int64_t);        \
   template void dropout<T>(T*, const T*, int64_t, uint64_t, uint64_t, double);
 LEUKO_INSTANTIATE(float)

@@ -1,4 +1,4 @@
-// CUDA ReLU and dropout: one thread per element in a grid-stride loop. Dropout draws its mask
+// CUDA ReLU, the fused add + ReLU, and dropout: one thread per element in a grid-stride loop. Dropout draws its mask
 // with the same inline hash as the CPU (kernels/activation.h), so both keep the same elements.
 #include "kernels/activation.h"
 #include "kernels/cuda/common.cuh"
@@ -10,6 +10,13 @@ __global__ void relu_forward_kernel(float* out, const float* x, int64_t n) {
   LEUKO_GRID_STRIDE(i, n) {
     const float v = x[i];
     out[i] = !(v <= 0.f) ? v : 0.f;  // NaN passes through, as on the CPU
+  }
+}
+
+__global__ void add_relu_forward_kernel(float* out, const float* a, const float* b, int64_t n) {
+  LEUKO_GRID_STRIDE(i, n) {
+    const float v = a[i] + b[i];
+    out[i] = !(v <= 0.f) ? v : 0.f;
   }
 }
 
@@ -27,6 +34,12 @@ __global__ void dropout_kernel(float* out, const float* x, int64_t n, uint64_t s
 void relu_forward(float* out, const float* x, int64_t n) {
   if (n == 0) return;
   relu_forward_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(out, x, n);
+  LEUKO_CUDA_LAUNCH_CHECK();
+}
+
+void add_relu_forward(float* out, const float* a, const float* b, int64_t n) {
+  if (n == 0) return;
+  add_relu_forward_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(out, a, b, n);
   LEUKO_CUDA_LAUNCH_CHECK();
 }
 

@@ -130,12 +130,18 @@ __global__ void invstd_kernel(float* invstd, const float* var, int64_t C, float 
 }
 
 __global__ void normalize_kernel(float* y, const float* x, const float* mean, const float* invstd, const float* weight,
-                                 const float* bias, int64_t total, int64_t C, int64_t HW) {
+                                 const float* bias, int64_t total, int64_t C, int64_t HW, bool relu) {
   LEUKO_GRID_STRIDE(idx, total) {
     const int64_t c = (idx / HW) % C;
     const float scale = invstd[c] * (weight != nullptr ? weight[c] : 1.f);
-    y[idx] = (x[idx] - mean[c]) * scale + (bias != nullptr ? bias[c] : 0.f);
+    const float v = (x[idx] - mean[c]) * scale + (bias != nullptr ? bias[c] : 0.f);
+    y[idx] = !relu || !(v <= 0.f) ? v : 0.f;  // a fused ReLU as relu_forward: NaN stays NaN
   }
+}
+
+// dy, or dy masked by a fused ReLU's output (0 where the output is not positive).
+__device__ __forceinline__ float masked(const float* dy, const float* relu_out, int64_t i) {
+  return relu_out == nullptr || relu_out[i] > 0.f ? dy[i] : 0.f;
 }
 
 // ---- Backward -----------------------------------------------------------------------------
@@ -143,7 +149,7 @@ __global__ void normalize_kernel(float* y, const float* x, const float* mean, co
 // Block b sums chunk (b % chunks) of channel (b / chunks): partial[b] = (sum dy, sum dy * (x - mean)).
 __global__ void sums_partial_kernel(float* partial /* (C * chunks, 2) */, const float* dy /* (N, C, HW) */,
                                     const float* x /* (N, C, HW) */, const float* mean /* (C,) */, int64_t N, int64_t C,
-                                    int64_t HW, int64_t chunks) {
+                                    int64_t HW, int64_t chunks, const float* relu_out /* (N, C, HW) or null */) {
   __shared__ float scratch[32];
   const int64_t M = N * HW, chunk_len = (M + chunks - 1) / chunks;
   for (int64_t b = blockIdx.x; b < C * chunks; b += gridDim.x) {
@@ -153,8 +159,9 @@ __global__ void sums_partial_kernel(float* partial /* (C * chunks, 2) */, const 
     ChannelWalk walk(begin + threadIdx.x, blockDim.x, HW);
     for (int64_t j = begin + threadIdx.x; j < end; j += blockDim.x) {
       const int64_t o = walk.offset(c, C, HW);
-      s += dy[o];
-      sx += dy[o] * (x[o] - mu);
+      const float g = masked(dy, relu_out, o);
+      s += g;
+      sx += g * (x[o] - mu);
       walk.next(HW);
     }
     s = block_sum(s, scratch);
@@ -182,15 +189,15 @@ __global__ void sums_finish_kernel(float* sum_dy, float* sum_dy_xhat, const floa
 __global__ void backward_input_kernel(float* dx, const float* dy, const float* x, const float* mean,
                                       const float* invstd, const float* weight, const float* sum_dy,
                                       const float* sum_dy_xhat, int64_t total, int64_t C, int64_t HW, float inv_m,
-                                      bool training) {
+                                      bool training, const float* relu_out) {
   LEUKO_GRID_STRIDE(idx, total) {
     const int64_t c = (idx / HW) % C;
     const float k = invstd[c] * (weight != nullptr ? weight[c] : 1.f);
     if (training) {
       const float xhat = (x[idx] - mean[c]) * invstd[c];
-      dx[idx] = k * (dy[idx] - sum_dy[c] * inv_m - xhat * (sum_dy_xhat[c] * inv_m));
+      dx[idx] = k * (masked(dy, relu_out, idx) - sum_dy[c] * inv_m - xhat * (sum_dy_xhat[c] * inv_m));
     } else {
-      dx[idx] = k * dy[idx];
+      dx[idx] = k * masked(dy, relu_out, idx);
     }
   }
 }
@@ -219,18 +226,20 @@ void batchnorm_invstd(float* invstd, const float* var, int64_t C, double eps) {
 }
 
 void batchnorm_normalize(float* y, const float* x, const float* mean, const float* invstd, const float* weight,
-                         const float* bias, int64_t N, int64_t C, int64_t HW) {
+                         const float* bias, int64_t N, int64_t C, int64_t HW, bool relu) {
   const int64_t total = N * C * HW;
   if (total == 0) return;
-  normalize_kernel<<<blocks_for(total), kThreads, 0, stream()>>>(y, x, mean, invstd, weight, bias, total, C, HW);
+  normalize_kernel<<<blocks_for(total), kThreads, 0, stream()>>>(y, x, mean, invstd, weight, bias, total, C, HW, relu);
   LEUKO_CUDA_LAUNCH_CHECK();
 }
 
 void batchnorm_backward_sums(float* sum_dy, float* sum_dy_xhat, const float* dy, const float* x, const float* mean,
-                             const float* invstd, int64_t N, int64_t C, int64_t HW, float* scratch) {
+                             const float* invstd, int64_t N, int64_t C, int64_t HW, float* scratch,
+                             const float* relu_out) {
   if (C == 0) return;
   const int64_t chunks = chunks_for(N, C, HW);
-  sums_partial_kernel<<<grid_for(C * chunks), kThreads, 0, stream()>>>(scratch, dy, x, mean, N, C, HW, chunks);
+  sums_partial_kernel<<<grid_for(C * chunks), kThreads, 0, stream()>>>(scratch, dy, x, mean, N, C, HW, chunks,
+                                                                       relu_out);
   LEUKO_CUDA_LAUNCH_CHECK();
   sums_finish_kernel<<<blocks_for(C), kThreads, 0, stream()>>>(sum_dy, sum_dy_xhat, scratch, invstd, C, chunks);
   LEUKO_CUDA_LAUNCH_CHECK();
@@ -238,11 +247,11 @@ void batchnorm_backward_sums(float* sum_dy, float* sum_dy_xhat, const float* dy,
 
 void batchnorm_backward_input(float* dx, const float* dy, const float* x, const float* mean, const float* invstd,
                               const float* weight, const float* sum_dy, const float* sum_dy_xhat, int64_t N, int64_t C,
-                              int64_t HW, bool training) {
+                              int64_t HW, bool training, const float* relu_out) {
   const int64_t total = N * C * HW;
   if (total == 0) return;
   backward_input_kernel<<<blocks_for(total), kThreads, 0, stream()>>>(
-      dx, dy, x, mean, invstd, weight, sum_dy, sum_dy_xhat, total, C, HW, 1.f / float(N * HW), training);
+      dx, dy, x, mean, invstd, weight, sum_dy, sum_dy_xhat, total, C, HW, 1.f / float(N * HW), training, relu_out);
   LEUKO_CUDA_LAUNCH_CHECK();
 }
 

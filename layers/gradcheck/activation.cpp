@@ -42,6 +42,11 @@ std::vector<GradcheckCase> activation_cases() {
                {gc::param({4, 6}, 404)}});
   c.push_back({"dropout", "p=0.2, (2, 3, 4, 4), fixed seed", [](V in) { return seeded_dropout(in[0], 0.2); },
                {gc::param({2, 3, 4, 4}, 405)}});
+  // b scaled by 1e-3 (|b| < 5 here): a + b stays 0.005 away from the kink.
+  c.push_back({"add_relu", "(2, 3, 4, 5), a + 0.001 b", [](V in) { return add_relu(in[0], in[1] * 1e-3); },
+               {away_from_zero({2, 3, 4, 5}, 408), gc::param({2, 3, 4, 5}, 409)}});
+  c.push_back({"add_relu", "both inputs the same tensor: relu(2x)", [](V in) { return add_relu(in[0], in[0]); },
+               {away_from_zero({3, 4}, 410)}});
   c.push_back({"flatten", "(2, 3, 4, 5) from dim 1", [](V in) { return in[0].flatten(1) * 2.0; },
                {gc::param({2, 3, 4, 5}, 406)}});
   c.push_back({"flatten", "(3, 2, 2) from dim 0, through relu", [](V in) { return relu(in[0].flatten(0)); },

@@ -51,6 +51,19 @@ std::vector<GradcheckCase> batchnorm_cases() {
                affine,
                {gc::constant({3, 2, 2, 2}, seed++), gc::param({2}, seed++), gc::param({2}, seed++)}});
 
+  // The fused ReLU: the gradient goes through the mask of the output and through the statistics.
+  c.push_back({"batch_norm_relu",
+               "training, affine, (3, 4, 3, 2)",
+               [](V in) {
+                 return batch_norm_relu(in[0], in[1], in[2], Tensor::zeros({4}, DType::f64), Tensor::ones({4}, DType::f64),
+                                        true);
+               },
+               {gc::param({3, 4, 3, 2}, seed++), gc::param_uniform({4}, 0.5, 2.0, seed++), gc::param({4}, seed++)}});
+  c.push_back({"batch_norm_relu",
+               "training, no affine, (4, 2, 5)",
+               [](V in) { return batch_norm_relu(in[0], Tensor(), Tensor(), Tensor(), Tensor(), true); },
+               {gc::param({4, 2, 5}, seed++)}});
+
   // Eval: fixed running statistics (constants captured by the case), an affine map of x.
   {
     const Tensor rm = gc::constant({3}, seed++);
@@ -65,6 +78,10 @@ std::vector<GradcheckCase> batchnorm_cases() {
                  "eval, no affine, N = 1, (1, 3, 2, 2)",
                  [rm, rv](V in) { return batch_norm(in[0], Tensor(), Tensor(), rm, rv, false); },
                  {gc::param({1, 3, 2, 2}, seed++)}});
+    c.push_back({"batch_norm_relu",
+                 "eval, affine, (2, 3, 4, 3)",
+                 [rm, rv](V in) { return batch_norm_relu(in[0], in[1], in[2], rm, rv, false); },
+                 {gc::param({2, 3, 4, 3}, seed++), gc::param({3}, seed++), gc::param({3}, seed++)}});
     c.push_back({"batch_norm",
                  "eval, (N, C) = (4, 3)",
                  [rm, rv](V in) { return batch_norm(in[0], in[1], in[2], rm, rv, false); },

@@ -6,6 +6,7 @@
 
 #include "gpu/gpu_helpers.h"
 #include "layers/activation.h"
+#include "layers/elementwise.h"
 
 using namespace leuko;
 using V = const std::vector<Tensor>&;
@@ -58,4 +59,24 @@ TEST_CASE("flatten and relu on the GPU") {
   Flatten flat;
   // A view then an exact relu: 1e-6 relative for the rounded upstream gradient.
   test::check_gpu_matches_cpu([&flat](V in) { return relu(flat(in[0])); }, {x}, 1e-6, 301);
+}
+
+TEST_CASE("add_relu: GPU matches CPU, and relu(add) on the GPU bit for bit") {
+  uint64_t seed = 300;
+  for (const Shape& s : std::vector<Shape>{{7}, {2, 33, 17, 19}, {(1 << 20) + 3}}) {
+    INFO("shape " << shape_str(s));
+    Tensor a = test::leaf(test::randn_t(s, seed++, DType::f32)), b = test::leaf(test::randn_t(s, seed++, DType::f32));
+    // a + b rounds to float32 on the GPU, exactly on the CPU in float64: an element within an
+    // ulp of 0 can fall on the other side, so 1e-6 relative as relu's, not 0.
+    test::check_gpu_matches_cpu([](V in) { return add_relu(in[0], in[1]); }, {a, b}, 1e-6, seed++);
+    const Tensor dy = test::randn_t(s, seed++, DType::f32, Device::CUDA);
+    auto run = [&](bool fused) {
+      Tensor ag = test::leaf(a.detach().cuda()), bg = test::leaf(b.detach().cuda());
+      Tensor y = fused ? add_relu(ag, bg) : relu(add(ag, bg));
+      y.backward(dy);
+      return std::vector<Tensor>{y.detach(), ag.grad(), bg.grad()};
+    };
+    const std::vector<Tensor> fused = run(true), plain = run(false);
+    for (size_t i = 0; i < fused.size(); i++) CHECK(test::max_abs_diff(fused[i], plain[i]) == 0.0);
+  }
 }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "gpu/gpu_helpers.h"
+#include "layers/activation.h"
 #include "layers/batchnorm.h"
 
 using namespace leuko;
@@ -144,4 +145,30 @@ TEST_CASE("batch_norm: the GPU gives the same bits on every run") {
     runs.push_back(all);
   }
   CHECK(runs[0] == runs[1]);  // bitwise: no atomics, fixed reduction order
+}
+
+TEST_CASE("batch_norm_relu: on the GPU, relu(batch_norm) bit for bit, values and gradients, training and eval") {
+  // batch_norm itself is held to the CPU above; the fused op must give the unfused op's bits on
+  // the GPU (the same arithmetic, the ReLU applied in the kernels instead of after them).
+  for (bool training : {true, false}) {
+    for (const Config& c : {kConfigs[1], kConfigs[5], kConfigs[7]}) {
+      INFO("config: " << c.name << (training ? ", training" : ", eval"));
+      const int64_t C = c.x[1];
+      const Tensor x0 = channel_data(c.x, 5101).cuda(), dy = test::randn_t(c.x, 5102, DType::f32, Device::CUDA);
+      const Tensor w0 = test::uniform_t({C}, 0.5, 2.0, 5103, DType::f32, Device::CUDA);
+      const Tensor b0 = test::randn_t({C}, 5104, DType::f32, Device::CUDA);
+      auto run = [&](bool fused) {
+        Tensor x = test::leaf(x0.clone()), w = test::leaf(w0.clone()), b = test::leaf(b0.clone());
+        Tensor rm = Tensor::zeros({C}, DType::f32, Device::CUDA), rv = Tensor::ones({C}, DType::f32, Device::CUDA);
+        Tensor y = fused ? batch_norm_relu(x, w, b, rm, rv, training) : relu(batch_norm(x, w, b, rm, rv, training));
+        y.backward(dy);
+        return std::vector<Tensor>{y.detach(), x.grad(), w.grad(), b.grad(), rm, rv};
+      };
+      const std::vector<Tensor> fused = run(true), plain = run(false);
+      for (size_t i = 0; i < fused.size(); i++) {
+        CAPTURE(i);
+        CHECK(test::max_abs_diff(fused[i], plain[i]) == 0.0);
+      }
+    }
+  }
 }

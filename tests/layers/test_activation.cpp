@@ -6,6 +6,7 @@
 #include "helpers.h"
 #include "kernels/activation.h"
 #include "layers/activation.h"
+#include "layers/elementwise.h"
 #include "layers/gradcheck/cases.h"
 
 using namespace leuko;
@@ -164,4 +165,29 @@ TEST_CASE("py_float prints floats as Python's repr") {
   CHECK(detail::py_float(-2.5) == "-2.5");
   CHECK(detail::py_float(1.0 / 3.0) == "0.3333333333333333");
   CHECK(detail::py_float(123456.789) == "123456.789");
+}
+
+TEST_CASE("add_relu: relu(a + b) bit for bit, values and gradients; shapes must match") {
+  for (DType dt : {DType::f32, DType::f64}) {
+    CAPTURE(dtype_name(dt));
+    const Tensor a0 = test::randn_t({2, 3, 5, 7}, 8101, dt), b0 = test::randn_t({2, 3, 5, 7}, 8102, dt);
+    const Tensor dy = test::randn_t({2, 3, 5, 7}, 8103, dt);
+    auto run = [&](bool fused) {
+      Tensor a = a0.detach().clone().set_requires_grad(true), b = b0.detach().clone().set_requires_grad(true);
+      Tensor y = fused ? add_relu(a, b) : relu(add(a, b));
+      y.backward(dy);
+      return std::vector<Tensor>{y.detach(), a.grad(), b.grad()};
+    };
+    const std::vector<Tensor> fused = run(true), plain = run(false);
+    for (size_t i = 0; i < fused.size(); i++) {
+      CAPTURE(i);
+      CHECK(test::max_abs_diff(fused[i], plain[i]) == 0.0);
+    }
+  }
+  // NaN passes, as relu's does.
+  const Tensor n = add_relu(Tensor::from_vector(std::vector<float>{NAN, -1, 2}, {3}), Tensor::zeros({3}));
+  CHECK(std::isnan(n.to_vector()[0]));
+  CHECK(n.to_vector()[1] == 0.0f);
+  CHECK(n.to_vector()[2] == 2.0f);
+  CHECK_THROWS_WITH_AS(add_relu(Tensor::zeros({2, 3}), Tensor::zeros({3})), doctest::Contains("no broadcasting"), Error);
 }

@@ -1,10 +1,12 @@
 // Batch normalisation: gradient checks, a naive float64 reference written from the
 // definitions, PyTorch's BatchNorm2d/1d over several training steps and in eval (running
 // statistics, num_batches_tracked, gradients), the modules and the error messages.
+#include <algorithm>
 #include <cmath>
 
 #include "fixture.h"
 #include "helpers.h"
+#include "layers/activation.h"
 #include "layers/batchnorm.h"
 #include "layers/gradcheck/cases.h"
 
@@ -337,4 +339,48 @@ TEST_CASE("batch_norm: modules have PyTorch's names, initialisation, printout an
   m.train();
   BatchNorm2d fresh(3);
   CHECK(test::max_abs_diff(y, fresh(x)) > 1e-3);
+}
+
+TEST_CASE("batch_norm_relu: relu(batch_norm) bit for bit, values and gradients, training and eval, float32 and float64") {
+  for (DType dt : {DType::f32, DType::f64}) {
+    for (bool training : {true, false}) {
+      CAPTURE(dtype_name(dt));
+      CAPTURE(training);
+      const Shape s{3, 4, 5, 6};
+      const Tensor x0 = channel_data(s, 7101).to(dt), w0 = test::uniform_t({4}, 0.5, 2.0, 7102, dt);
+      const Tensor b0 = test::randn_t({4}, 7103, dt), dy = test::randn_t(s, 7104, dt);
+      auto run = [&](bool fused) {
+        Tensor x = fresh_leaf(x0), w = fresh_leaf(w0), b = fresh_leaf(b0);
+        Tensor rm = Tensor::zeros({4}, dt), rv = Tensor::ones({4}, dt);
+        Tensor y = fused ? batch_norm_relu(x, w, b, rm, rv, training) : relu(batch_norm(x, w, b, rm, rv, training));
+        y.backward(dy);
+        return std::vector<Tensor>{y.detach(), x.grad(), w.grad(), b.grad(), rm, rv};
+      };
+      const std::vector<Tensor> fused = run(true), plain = run(false);
+      for (size_t i = 0; i < fused.size(); i++) {
+        CAPTURE(i);
+        CHECK(test::max_abs_diff(fused[i], plain[i]) == 0.0);
+      }
+      // About half the outputs are clipped, and their gradient is cut.
+      const std::vector<double> y = fused[0].to_double_vector();
+      const auto zeros = std::count(y.begin(), y.end(), 0.0);
+      CHECK(zeros > int64_t(y.size()) / 4);
+      CHECK(zeros < 3 * int64_t(y.size()) / 4);
+    }
+  }
+}
+
+TEST_CASE("batch_norm_relu: the module's fused call counts the batch and traces both modules") {
+  BatchNorm2d bn(3);
+  ReLU act;
+  Tensor x = channel_data({2, 3, 4, 4}, 7201).to(DType::f32);
+  ModuleTrace trace;
+  Tensor y = bn_relu(bn, &act, x);
+  CHECK(test::max_abs_diff(y, relu(batch_norm(x, bn.weight, bn.bias, Tensor(), Tensor(), true))) == 0.0);
+  CHECK(bn.num_batches_tracked.data<int64_t>()[0] == 1);
+  REQUIRE(trace.rows.size() == 2);
+  CHECK(trace.rows[0].module == &bn);
+  CHECK(trace.rows[1].module == &act);
+  CHECK(trace.rows[1].output == Shape{2, 3, 4, 4});
+  CHECK(y.grad_fn()->name == "batch_norm_relu");
 }
