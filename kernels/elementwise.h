@@ -31,9 +31,11 @@ template <typename T> void affine(T* out, const T* x, int64_t n, double alpha, d
 // out = s / x.
 template <typename T> void scalar_div(T* out, double s, const T* x, int64_t n);
 template <typename T> void unary(UnaryOp op, T* out, const T* x, int64_t n);
-// out[n, c, i] = x[n, c, i] + bias[c]   out, x: (N, C, inner), bias: (C,)
+// out[n, c, i] = x[n, c, i] + bias[c]   out, x: (N, C, inner), bias: (C,); out may be x.
+// relu: then max(out, 0) in the same pass (a NaN stays NaN, as relu_forward), for a
+// convolution or linear layer followed by a ReLU (layers/conv2d.h conv2d_relu).
 template <typename T>
-void bias_add(T* out, const T* x, const T* bias, int64_t N, int64_t C, int64_t inner);
+void bias_add(T* out, const T* x, const T* bias, int64_t N, int64_t C, int64_t inner, bool relu = false);
 }  // namespace cpu
 
 namespace cuda {
@@ -41,7 +43,7 @@ void binary(BinaryOp op, float* out, const float* a, const float* b, int64_t n, 
 void affine(float* out, const float* x, int64_t n, double alpha, double beta);
 void scalar_div(float* out, double s, const float* x, int64_t n);
 void unary(UnaryOp op, float* out, const float* x, int64_t n);
-void bias_add(float* out, const float* x, const float* bias, int64_t N, int64_t C, int64_t inner);
+void bias_add(float* out, const float* x, const float* bias, int64_t N, int64_t C, int64_t inner, bool relu = false);
 }  // namespace cuda
 
 }  // namespace leuko::kernels

@@ -17,8 +17,6 @@ using detail::dispatch_float;
 namespace kc = kernels::cpu;
 namespace kg = kernels::cuda;
 
-namespace {
-// g where the (ReLU) output `so` is positive, else 0: the backward of relu and of add_relu.
 Tensor relu_grad(const Tensor& g, const Tensor& so) {
   Tensor gx = Tensor::empty_like(so);
   const int64_t m = so.numel();
@@ -32,7 +30,6 @@ Tensor relu_grad(const Tensor& g, const Tensor& so) {
   }
   return gx;
 }
-}  // namespace
 
 Tensor relu(const Tensor& x) {
   detail::check_compatible("relu", {x});

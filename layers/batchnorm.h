@@ -44,8 +44,9 @@ class BatchNormBase : public Module {
  public:
   BatchNormBase(int64_t num_features_, double eps_, double momentum_, bool affine_, bool track_running_stats_);
   Tensor forward(const Tensor& x) override;
-  // relu(forward(x)) in one op (batch_norm_relu); bn_relu() below calls it as the networks do.
-  Tensor forward_relu(const Tensor& x);
+  // relu(forward(x)) in one op (batch_norm_relu): Sequential and bn_relu() below call it.
+  bool fuses_relu() const override { return true; }
+  Tensor forward_relu(const Tensor& x) override;
   // "64, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True"
   std::string extra_repr() const override;
 

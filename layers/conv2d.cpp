@@ -1,12 +1,15 @@
 // conv2d: forward through kernels/conv2d.h, bias added in place by the bias_add kernel, and
-// the backward (data, filter, bias) recorded beside it as one autograd node.
+// the backward (data, filter, bias) recorded beside it as one autograd node. conv2d_relu runs
+// a following ReLU in the same bias pass, and its backward masks the gradient first.
 #include "layers/conv2d.h"
 
 #include <cmath>
 #include <sstream>
 
+#include "kernels/activation.h"
 #include "kernels/conv2d.h"
 #include "kernels/elementwise.h"
+#include "layers/activation.h"
 #include "layers/dispatch.h"
 #include "layers/reduce.h"
 #include "tensor/autograd.h"
@@ -110,22 +113,25 @@ Tensor backward_filter(const Tensor& x, const Tensor& dy, const Conv2dShape& s) 
   return dw;
 }
 
-}  // namespace
-
-Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options) {
+// conv2d, and relu(conv2d) in one op when `relu`: the ReLU rides on the bias pass.
+Tensor conv2d_impl(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options, bool relu) {
   const Conv2dShape s = conv_shape(x, weight, bias, options);
   Tensor out = Tensor::empty({s.N, s.K, s.P, s.Q}, x.dtype(), x.device());  // (N, K, P, Q)
   if (s.N > 0) {
     if (x.is_cuda()) {
       LEUKO_CUDA_BRANCH({
         kg::conv2d_forward(out.data<float>(), x.data<float>(), weight.data<float>(), s, conv_workspace);
-        if (bias.defined()) kg::bias_add(out.data<float>(), out.data<float>(), bias.data<float>(), s.N, s.K, s.P * s.Q);
+        const int64_t PQ = s.P * s.Q;
+        if (bias.defined()) kg::bias_add(out.data<float>(), out.data<float>(), bias.data<float>(), s.N, s.K, PQ, relu);
+        else if (relu) kg::relu_forward(out.data<float>(), out.data<float>(), s.N * s.K * PQ);
       });
     } else {
       dispatch_float(x, "conv2d", [&](auto tag) {
         using T = decltype(tag);
         kc::conv2d_forward(out.data<T>(), x.data<T>(), weight.data<T>(), s);
-        if (bias.defined()) kc::bias_add(out.data<T>(), out.data<T>(), bias.data<T>(), s.N, s.K, s.P * s.Q);
+        const int64_t PQ = s.P * s.Q;
+        if (bias.defined()) kc::bias_add(out.data<T>(), out.data<T>(), bias.data<T>(), s.N, s.K, PQ, relu);
+        else if (relu) kc::relu_forward(out.data<T>(), out.data<T>(), s.N * s.K * PQ);
       });
     }
   }
@@ -134,7 +140,11 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
     // first layer (input without grad) keeps no reference to w and a frozen layer none to x.
     Tensor sx = weight.requires_grad() ? x.detach() : Tensor();
     Tensor sw = x.requires_grad() ? weight.detach() : Tensor();
-    autograd::record(out, "conv2d", {x, weight, bias}, [sx, sw, s](const Tensor& g, const std::vector<bool>& need) {
+    // With the ReLU, its output (the next layer keeps it anyway) masks the upstream gradient.
+    Tensor so = relu ? out.detach() : Tensor();
+    autograd::record(out, relu ? "conv2d_relu" : "conv2d", {x, weight, bias},
+                     [sx, sw, so, s](const Tensor& g_out, const std::vector<bool>& need) {
+      const Tensor g = so.defined() ? relu_grad(g_out, so) : g_out;
       Tensor gx = need[0] ? backward_data(g, sw, s) : Tensor();
       Tensor gw = need[1] ? backward_filter(sx, g, s) : Tensor();
       // d/dbias: the sum of g over the batch and every position of each channel.
@@ -143,6 +153,16 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
     });
   }
   return out;
+}
+
+}  // namespace
+
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options) {
+  return conv2d_impl(x, weight, bias, options, false);
+}
+
+Tensor conv2d_relu(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options) {
+  return conv2d_impl(x, weight, bias, options, true);
 }
 
 int64_t conv2d_algorithm_searches() {
@@ -177,6 +197,8 @@ Conv2d::Conv2d(int64_t in_ch, int64_t out_ch, Conv2dOptions::Pair kernel, const 
 }
 
 Tensor Conv2d::forward(const Tensor& x) { return conv2d(x, weight, bias, options); }
+
+Tensor Conv2d::forward_relu(const Tensor& x) { return conv2d_relu(x, weight, bias, options); }
 
 std::string Conv2d::extra_repr() const {
   std::ostringstream os;

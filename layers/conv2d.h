@@ -33,6 +33,11 @@ struct Conv2dOptions {
 // input requires grad (not for the first layer, whose input is data).
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
               const Conv2dOptions& options = {});
+// relu(conv2d(...)) as one op, "conv2d_relu": the ReLU applied in the bias pass (one write of
+// the output instead of two), its backward masking the gradient before the convolution's.
+// The same values and gradients as the two ops.
+Tensor conv2d_relu(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
+                   const Conv2dOptions& options = {});
 
 // How many cuDNN algorithm searches have run in this process (one per new geometry, precision
 // and direction; a repeated shape reuses the cached choice). 0 in a CPU-only build.
@@ -46,6 +51,8 @@ class Conv2d : public Module {
   Conv2d(int64_t in_channels, int64_t out_channels, Conv2dOptions::Pair kernel_size,
          const Conv2dOptions& options = {}, bool bias = true, Generator& gen = default_generator());
   Tensor forward(const Tensor& x) override;
+  bool fuses_relu() const override { return true; }
+  Tensor forward_relu(const Tensor& x) override;  // conv2d_relu
   std::string type_name() const override { return "Conv2d"; }
   // "3, 64, kernel_size=(11, 11), stride=(4, 4), padding=(2, 2)", as PyTorch prints it.
   std::string extra_repr() const override;

@@ -4,7 +4,9 @@
 
 #include <cmath>
 
+#include "kernels/activation.h"
 #include "kernels/elementwise.h"
+#include "layers/activation.h"
 #include "layers/dispatch.h"
 #include "layers/matmul.h"
 #include "layers/reduce.h"
@@ -14,7 +16,10 @@ namespace leuko {
 
 using detail::dispatch_float;
 
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+namespace {
+
+// linear, and relu(linear) in one op when `relu`: the ReLU rides on the bias pass.
+Tensor linear_impl(const Tensor& x, const Tensor& weight, const Tensor& bias, bool relu) {
   if (bias.defined()) detail::check_compatible("linear", {x, weight, bias});
   else detail::check_compatible("linear", {x, weight});
   LEUKO_CHECK(x.dim() == 2, "linear: input must be (N, in_features), got ", shape_str(x.shape()),
@@ -32,11 +37,21 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   detail::gemm(out, x, false, weight, true);                       // (N, in) @ (out, in)^T
   if (bias.defined() && N > 0) {  // each row gets the bias: bias_add with C = out, inner = 1
     if (x.is_cuda()) {
-      LEUKO_CUDA_BRANCH(kernels::cuda::bias_add(out.data<float>(), out.data<float>(), bias.data<float>(), N, out_f, 1));
+      LEUKO_CUDA_BRANCH(
+          kernels::cuda::bias_add(out.data<float>(), out.data<float>(), bias.data<float>(), N, out_f, 1, relu));
     } else {
       dispatch_float(x, "linear", [&](auto tag) {
         using T = decltype(tag);
-        kernels::cpu::bias_add(out.data<T>(), out.data<T>(), bias.data<T>(), N, out_f, 1);
+        kernels::cpu::bias_add(out.data<T>(), out.data<T>(), bias.data<T>(), N, out_f, 1, relu);
+      });
+    }
+  } else if (relu && N > 0) {
+    if (x.is_cuda()) {
+      LEUKO_CUDA_BRANCH(kernels::cuda::relu_forward(out.data<float>(), out.data<float>(), out.numel()));
+    } else {
+      dispatch_float(x, "linear", [&](auto tag) {
+        using T = decltype(tag);
+        kernels::cpu::relu_forward(out.data<T>(), out.data<T>(), out.numel());
       });
     }
   }
@@ -44,7 +59,10 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     // dx needs only the weight and dweight only x: save each only when the other is wanted.
     Tensor sx = weight.requires_grad() ? x.detach() : Tensor();
     Tensor sw = x.requires_grad() ? weight.detach() : Tensor();
-    autograd::record(out, "linear", {x, weight, bias}, [sx, sw](const Tensor& g, const std::vector<bool>& need) {
+    Tensor so = relu ? out.detach() : Tensor();  // the ReLU's output masks the gradient
+    autograd::record(out, relu ? "linear_relu" : "linear", {x, weight, bias},
+                     [sx, sw, so](const Tensor& g_out, const std::vector<bool>& need) {
+      const Tensor g = so.defined() ? relu_grad(g_out, so) : g_out;
       Tensor gx, gw, gb;
       if (need[0]) {  // (N, out) @ (out, in) -> (N, in)
         gx = Tensor::empty({g.size(0), sw.size(1)}, g.dtype(), g.device());
@@ -59,6 +77,14 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     });
   }
   return out;
+}
+
+}  // namespace
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) { return linear_impl(x, weight, bias, false); }
+
+Tensor linear_relu(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  return linear_impl(x, weight, bias, true);
 }
 
 // ---- Module -------------------------------------------------------------------------------------
@@ -77,6 +103,8 @@ Linear::Linear(int64_t in, int64_t out, bool with_bias, Generator& gen) : in_fea
 }
 
 Tensor Linear::forward(const Tensor& x) { return linear(x, weight, bias); }
+
+Tensor Linear::forward_relu(const Tensor& x) { return linear_relu(x, weight, bias); }
 
 std::string Linear::extra_repr() const {
   return "in_features=" + std::to_string(in_features) + ", out_features=" + std::to_string(out_features) +

@@ -16,6 +16,9 @@ namespace leuko {
 // Backward: dx = dy weight (N, out) @ (out, in), dweight = dy^T x (out, N) @ (N, in),
 // dbias = the sum of dy over the batch.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+// relu(linear(...)) as one op, "linear_relu": the ReLU applied in the bias pass, its backward
+// masking the gradient first. The same values and gradients as the two ops.
+Tensor linear_relu(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
 
 // torch.nn.Linear: parameters "weight" (out, in) and "bias" (out,), initialised as PyTorch's
 // reset_parameters: weight kaiming_uniform_(a = sqrt(5)), i.e. uniform within +-1/sqrt(in),
@@ -24,6 +27,8 @@ class Linear : public Module {
  public:
   Linear(int64_t in_features, int64_t out_features, bool bias = true, Generator& gen = default_generator());
   Tensor forward(const Tensor& x) override;
+  bool fuses_relu() const override { return true; }
+  Tensor forward_relu(const Tensor& x) override;  // linear_relu
   std::string type_name() const override { return "Linear"; }
   // "in_features=4096, out_features=1000, bias=True", as PyTorch prints it.
   std::string extra_repr() const override;

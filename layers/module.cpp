@@ -22,6 +22,10 @@ ModuleTrace::ModuleTrace() {
 }
 ModuleTrace::~ModuleTrace() { t_trace = nullptr; }
 
+Tensor Module::forward_relu(const Tensor&) {
+  LEUKO_FAIL(type_name(), ": no fused ReLU (fuses_relu() is false)");
+}
+
 void trace_call(const Module& m, const Shape& input, const Shape& output) {
   if (t_trace != nullptr) t_trace->rows.push_back({&m, input, output});
 }
@@ -233,8 +237,22 @@ void Sequential::push_back(std::shared_ptr<Module> m) { register_module(std::to_
 void Sequential::add(const std::string& name, std::shared_ptr<Module> m) { register_module(name, std::move(m)); }
 
 Tensor Sequential::forward(const Tensor& x) {
+  const auto& kids = children();
   Tensor h = x;
-  for (const auto& [n, m] : children()) h = (*m)(h);
+  for (size_t i = 0; i < kids.size(); i++) {
+    Module& m = *kids[i].second;
+    // A convolution, linear layer or batch norm followed by a ReLU runs as one fused op (the
+    // ReLU done in the same pass: layers/conv2d.h conv2d_relu); a trace still sees both modules.
+    if (i + 1 < kids.size() && m.fuses_relu() && kids[i + 1].second->type_name() == "ReLU") {
+      const Shape in = h.shape();
+      h = m.forward_relu(h);
+      trace_call(m, in, h.shape());
+      trace_call(*kids[i + 1].second, h.shape(), h.shape());
+      i++;
+      continue;
+    }
+    h = m(h);
+  }
   return h;
 }
 

@@ -33,6 +33,11 @@ class Module {
   virtual Tensor forward(const Tensor& x) = 0;
   // forward(x), seen by an active ModuleTrace (call children this way, not through forward).
   Tensor operator()(const Tensor& x);
+  // Modules whose op can absorb a ReLU after it (Conv2d, Linear, batch norm) answer true and
+  // give relu(forward(x)) as one op in forward_relu: Sequential runs such a module followed by
+  // a ReLU module that way. The default forward_relu throws.
+  virtual bool fuses_relu() const { return false; }
+  virtual Tensor forward_relu(const Tensor& x);
   // The class name, as PyTorch prints it: "Conv2d", "BatchNorm2d", "Sequential".
   virtual std::string type_name() const = 0;
   // Constructor arguments for printing: "3, 64, kernel_size=(11, 11), stride=(4, 4)".
@@ -116,7 +121,8 @@ std::string py_float(double v);
 // Moves a tensor's data to another device in place: every handle to it sees the new storage.
 void move_tensor_to(Tensor& t, Device device);
 
-// Runs its children in order; they are named "0", "1", ... as in torch.nn.Sequential.
+// Runs its children in order; they are named "0", "1", ... as in torch.nn.Sequential. A child
+// that fuses_relu() followed by a ReLU child runs the pair as its one fused op.
 class Sequential : public Module {
  public:
   Sequential() = default;

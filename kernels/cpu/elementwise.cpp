@@ -82,13 +82,16 @@ void unary(UnaryOp op, T* out, const T* x, int64_t n) {
 }
 
 template <typename T>
-void bias_add(T* out, const T* x, const T* bias, int64_t N, int64_t C, int64_t inner) {
+void bias_add(T* out, const T* x, const T* bias, int64_t N, int64_t C, int64_t inner, bool relu) {
 #pragma omp parallel for collapse(2) if (N * C * inner > kParallelMin)
   for (int64_t n = 0; n < N; n++) {
     for (int64_t c = 0; c < C; c++) {
       const T b = bias[c];
       const int64_t base = (n * C + c) * inner;
       for (int64_t i = 0; i < inner; i++) out[base + i] = x[base + i] + b;
+      if (relu) {
+        for (int64_t i = 0; i < inner; i++) out[base + i] = !(out[base + i] <= T(0)) ? out[base + i] : T(0);
+      }
     }
   }
 }
@@ -98,7 +101,7 @@ void bias_add(T* out, const T* x, const T* bias, int64_t N, int64_t C, int64_t i
   template void affine<T>(T*, const T*, int64_t, double, double);                      \
   template void scalar_div<T>(T*, double, const T*, int64_t);                           \
   template void unary<T>(UnaryOp, T*, const T*, int64_t);                               \
-  template void bias_add<T>(T*, const T*, const T*, int64_t, int64_t, int64_t);
+  template void bias_add<T>(T*, const T*, const T*, int64_t, int64_t, int64_t, bool);
 LEUKO_INSTANTIATE(float)
 LEUKO_INSTANTIATE(double)
 #undef LEUKO_INSTANTIATE

@@ -58,8 +58,11 @@ __global__ void unary_kernel(float* out, const float* x, int64_t n) {
 }
 
 __global__ void bias_add_kernel(float* out, const float* x, const float* bias, int64_t total, int64_t C,
-                                int64_t inner) {
-  LEUKO_GRID_STRIDE(i, total) out[i] = x[i] + bias[(i / inner) % C];
+                                int64_t inner, bool relu) {
+  LEUKO_GRID_STRIDE(i, total) {
+    const float v = x[i] + bias[(i / inner) % C];
+    out[i] = !relu || !(v <= 0.f) ? v : 0.f;  // a fused ReLU as relu_forward: NaN stays NaN
+  }
 }
 
 }  // namespace
@@ -96,10 +99,10 @@ void unary(UnaryOp op, float* out, const float* x, int64_t n) {
   LEUKO_CUDA_LAUNCH_CHECK();
 }
 
-void bias_add(float* out, const float* x, const float* bias, int64_t N, int64_t C, int64_t inner) {
+void bias_add(float* out, const float* x, const float* bias, int64_t N, int64_t C, int64_t inner, bool relu) {
   const int64_t total = N * C * inner;
   if (total == 0) return;
-  bias_add_kernel<<<blocks_for(total), kThreads, 0, stream()>>>(out, x, bias, total, C, inner);
+  bias_add_kernel<<<blocks_for(total), kThreads, 0, stream()>>>(out, x, bias, total, C, inner, relu);
   LEUKO_CUDA_LAUNCH_CHECK();
 }
 

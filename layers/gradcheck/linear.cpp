@@ -22,6 +22,10 @@ std::vector<GradcheckCase> linear_cases() {
   c.push_back({"linear", "two layers, weight shared: linear(linear(x, w), w)",
                [](V in) { return linear(linear(in[0], in[1]), in[1], in[2]); },
                {gc::param({2, 3}, 706), gc::param({3, 3}, 707), gc::param({3}, 708)}});
+  c.push_back({"linear_relu", "(4, 6) -> 5, bias", [](V in) { return linear_relu(in[0], in[1], in[2]); },
+               {gc::param({4, 6}, 709), gc::param({5, 6}, 710), gc::param({5}, 711)}});
+  c.push_back({"linear_relu", "(3, 4) -> 6, no bias", [](V in) { return linear_relu(in[0], in[1]); },
+               {gc::param({3, 4}, 712), gc::param({6, 4}, 713)}});
   return c;
 }
 

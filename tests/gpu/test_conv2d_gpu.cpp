@@ -7,7 +7,9 @@
 #include <vector>
 
 #include "gpu/gpu_helpers.h"
+#include "layers/activation.h"
 #include "layers/conv2d.h"
+#include "layers/linear.h"
 #include "tensor/device.h"
 
 using namespace leuko;
@@ -180,4 +182,42 @@ TEST_CASE("conv2d GPU: Conv2d module moved to the GPU matches its CPU copy") {
   CHECK(m.weight.is_cuda());
   Tensor y_gpu = m(x.cuda());
   CHECK(test::rel_error(y_gpu, y_cpu) <= 1e-5);  // float32 on both sides, different sum orders: 1e-5
+}
+
+TEST_CASE("conv2d_relu and linear_relu: on the GPU, relu of the op bit for bit, values and gradients") {
+  // conv2d and linear are held to the CPU above; the fused ops must give the unfused bits.
+  PrecisionScope fp32(Precision::fp32);
+  for (bool with_bias : {true, false}) {
+    CAPTURE(with_bias);
+    const Tensor x0 = test::randn_t({4, 8, 17, 15}, 3201, DType::f32, Device::CUDA);
+    const Tensor w0 = test::randn_t({16, 8, 3, 3}, 3202, DType::f32, Device::CUDA);
+    const Tensor b0 = test::randn_t({16}, 3203, DType::f32, Device::CUDA);
+    const Tensor dy = test::randn_t({4, 16, 17, 15}, 3204, DType::f32, Device::CUDA);
+    auto run = [&](bool fused) {
+      Tensor x = test::leaf(x0.clone()), w = test::leaf(w0.clone()), b = with_bias ? test::leaf(b0.clone()) : Tensor();
+      Tensor y = fused ? conv2d_relu(x, w, b, Conv2dOptions{1, 1}) : relu(conv2d(x, w, b, Conv2dOptions{1, 1}));
+      y.backward(dy);
+      return std::vector<Tensor>{y.detach(), x.grad(), w.grad(), with_bias ? b.grad() : x.grad()};
+    };
+    const std::vector<Tensor> fused = run(true), plain = run(false);
+    for (size_t i = 0; i < fused.size(); i++) {
+      CAPTURE(i);
+      // The same algorithms (cached per shape) on the same data: bitwise, unless timing chose an
+      // atomics-based backward (allowed without set_deterministic): then rounding only.
+      CHECK(test::rel_error(fused[i], plain[i]) <= 1e-6);
+      if (i == 0) CHECK(test::max_abs_diff(fused[i], plain[i]) == 0.0);
+    }
+    const Tensor lx = test::randn_t({32, 100}, 3205, DType::f32, Device::CUDA);
+    const Tensor lw = test::randn_t({50, 100}, 3206, DType::f32, Device::CUDA);
+    const Tensor lb = test::randn_t({50}, 3207, DType::f32, Device::CUDA);
+    const Tensor ldy = test::randn_t({32, 50}, 3208, DType::f32, Device::CUDA);
+    auto run_linear = [&](bool fuse) {
+      Tensor x = test::leaf(lx.clone()), w = test::leaf(lw.clone()), b = with_bias ? test::leaf(lb.clone()) : Tensor();
+      Tensor y = fuse ? linear_relu(x, w, b) : relu(linear(x, w, b));
+      y.backward(ldy);
+      return std::vector<Tensor>{y.detach(), x.grad(), w.grad(), with_bias ? b.grad() : x.grad()};
+    };
+    const std::vector<Tensor> lf = run_linear(true), lp = run_linear(false);
+    for (size_t i = 0; i < lf.size(); i++) CHECK(test::max_abs_diff(lf[i], lp[i]) == 0.0);
+  }
 }

@@ -9,8 +9,10 @@
 
 #include "fixture.h"
 #include "helpers.h"
+#include "layers/activation.h"
 #include "layers/conv2d.h"
 #include "layers/gradcheck/cases.h"
+#include "layers/linear.h"
 
 using namespace leuko;
 using leuko::test::load_fixture;
@@ -92,7 +94,7 @@ TEST_CASE("conv2d: gradient checks") {
   CHECK(cases.size() >= 10);
   for (const GradcheckCase& c : cases) {
     INFO("case: " << c.name);
-    CHECK(c.op == "conv2d");
+    CHECK((c.op == "conv2d" || c.op == "conv2d_relu"));
     test::check_gradients(c.f, c.inputs, c.rtol);
   }
 }
@@ -274,4 +276,56 @@ TEST_CASE("conv2d: error messages") {
                        doctest::Contains("conv2d: inputs of different dtypes"), Error);
   CHECK_THROWS_WITH_AS(Conv2d(3, 4, 3, {1, 0, 1, 2}), doctest::Contains("in_channels = 3 must be divisible by groups = 2"),
                        Error);
+}
+
+TEST_CASE("conv2d_relu and linear_relu: relu of the op bit for bit, values and gradients; Sequential fuses the pairs") {
+  for (DType dt : {DType::f32, DType::f64}) {
+    for (bool with_bias : {true, false}) {
+      CAPTURE(dtype_name(dt));
+      CAPTURE(with_bias);
+      const Tensor x0 = test::randn_t({2, 3, 9, 8}, 9101, dt), w0 = test::randn_t({5, 3, 3, 3}, 9102, dt);
+      const Tensor b0 = with_bias ? test::randn_t({5}, 9103, dt) : Tensor();
+      const Tensor dy = test::randn_t({2, 5, 5, 4}, 9104, dt);
+      const Conv2dOptions opt{2, 1};
+      auto run = [&](bool fused) {
+        Tensor x = test::leaf(x0.clone()), w = test::leaf(w0.clone());
+        Tensor b = with_bias ? test::leaf(b0.clone()) : Tensor();
+        Tensor y = fused ? conv2d_relu(x, w, b, opt) : relu(conv2d(x, w, b, opt));
+        y.backward(dy);
+        return std::vector<Tensor>{y.detach(), x.grad(), w.grad(), with_bias ? b.grad() : Tensor::zeros({1}, dt)};
+      };
+      const std::vector<Tensor> fused = run(true), plain = run(false);
+      for (size_t i = 0; i < fused.size(); i++) CHECK(test::max_abs_diff(fused[i], plain[i]) == 0.0);
+
+      const Tensor lx = test::randn_t({4, 7}, 9105, dt), lw = test::randn_t({6, 7}, 9106, dt);
+      const Tensor lb = with_bias ? test::randn_t({6}, 9107, dt) : Tensor(), ldy = test::randn_t({4, 6}, 9108, dt);
+      auto run_linear = [&](bool fuse) {
+        Tensor x = test::leaf(lx.clone()), w = test::leaf(lw.clone()), b = with_bias ? test::leaf(lb.clone()) : Tensor();
+        Tensor y = fuse ? linear_relu(x, w, b) : relu(linear(x, w, b));
+        y.backward(ldy);
+        return std::vector<Tensor>{y.detach(), x.grad(), w.grad(), with_bias ? b.grad() : Tensor::zeros({1}, dt)};
+      };
+      const std::vector<Tensor> lf = run_linear(true), lp = run_linear(false);
+      for (size_t i = 0; i < lf.size(); i++) CHECK(test::max_abs_diff(lf[i], lp[i]) == 0.0);
+    }
+  }
+  // Sequential(conv, relu, conv, relu, linear... ): each module + ReLU pair runs fused, every
+  // module is still traced, and the result equals the modules run one by one.
+  Generator g(9110);
+  Sequential seq;
+  seq.push_back(std::make_shared<Conv2d>(3, 4, 3, Conv2dOptions{1, 1}, true, g));
+  seq.push_back(std::make_shared<ReLU>(true));
+  seq.push_back(std::make_shared<Conv2d>(4, 2, 3, Conv2dOptions{}, true, g));
+  seq.push_back(std::make_shared<ReLU>(true));
+  const Tensor x = test::randn_t({2, 3, 6, 6}, 9111, DType::f32);
+  Tensor by_hand = x;
+  for (const auto& [name, m] : seq.children()) by_hand = m->forward(by_hand);
+  ModuleTrace trace;
+  const Tensor y = seq(x);
+  CHECK(test::max_abs_diff(y, by_hand) == 0.0);
+  REQUIRE(trace.rows.size() == 5);  // the Sequential, then its four children
+  CHECK(trace.rows[2].module == seq.children()[1].second.get());
+  CHECK(trace.rows[4].output == Shape{2, 2, 4, 4});
+  CHECK(y.grad_fn()->name == "conv2d_relu");
+  CHECK_THROWS_WITH_AS(ReLU().forward_relu(x), doctest::Contains("ReLU: no fused ReLU"), Error);
 }
