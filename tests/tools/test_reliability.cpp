@@ -5,11 +5,14 @@
 //   - A memory limit (set_memory_limit) makes the CPU run out of memory like a small GPU: the
 //     first step fails, the trainer finds the largest batch that fits by trying and stops with
 //     one line naming both sizes; the batch it names then trains; nothing in the folder is lost.
+//     `leuko bench` (run_bench) is held to the same.
 //   - The `leuko` binary, run as a child process, is killed with SIGKILL before its first
 //     checkpoint, mid-epoch, and inside the write of a checkpoint and of log.csv (held open by
 //     the LEUKO_TEST_WRITE_DELAY_MS hook of write_file_atomic); every time the last checkpoint
 //     reads back, no half-written file replaced it, and --resume (or, with no checkpoint yet,
 //     the same command again) finishes the run with exactly the weights of an uninterrupted one.
+//   - Ctrl-C (SIGINT) and SIGTERM mid-epoch stop the child after its step, with the position
+//     saved; a second Ctrl-C, sent while the stopped run saves, kills it at once.
 #include <fcntl.h>
 #include <omp.h>
 #include <signal.h>
@@ -19,10 +22,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -31,6 +37,7 @@
 #include "tensor/allocator.h"
 #include "tensor/device.h"
 #include "tensor/safetensors.h"
+#include "tools/leuko/bench.h"
 #include "tools/leuko/plot.h"
 #include "tools/leuko/trainer.h"
 
@@ -211,26 +218,31 @@ int run_leuko(const std::vector<std::string>& args, const std::string& log) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-// Polls every 2 ms until `ready` holds, then kills the child with SIGKILL. Fails the test if
-// the child ended first (the moment was missed) or nothing happened within `seconds`.
-void kill_when(Child& c, const std::function<bool()>& ready, double seconds = 300) {
+// Polls every 2 ms until `ready` holds, the child still running. Fails the test if the child
+// ended first (the moment was missed) or nothing happened within `seconds` (killing it).
+void wait_for(Child& c, const std::function<bool()>& ready, double seconds = 300) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
   int status = 0;
   while (!ready()) {
     if (waitpid(c.pid, &status, WNOHANG) != 0) {
       c.pid = -1;
-      FAIL("leuko ended before the moment to kill it; its output:\n" << test::read_file(c.log));
+      FAIL("leuko ended before the moment to signal it; its output:\n" << test::read_file(c.log));
     }
     if (std::chrono::steady_clock::now() > deadline) {
       kill(c.pid, SIGKILL);
       waitpid(c.pid, &status, 0);
       c.pid = -1;
-      FAIL("the moment to kill leuko did not come within " << seconds << " s");
+      FAIL("the moment to signal leuko did not come within " << seconds << " s");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
+}
+
+// Waits for `ready` (wait_for), then kills the child with SIGKILL.
+void kill_when(Child& c, const std::function<bool()>& ready, double seconds = 300) {
+  wait_for(c, ready, seconds);
   REQUIRE(kill(c.pid, SIGKILL) == 0);
-  status = wait_child(c);
+  const int status = wait_child(c);
   // Killed, not finished: the kill came while the run was going on.
   REQUIRE(WIFSIGNALED(status));
   CHECK(WTERMSIG(status) == SIGKILL);
@@ -243,6 +255,16 @@ std::vector<std::string> train_args(const std::string& out) {
 }
 
 bool exists(const std::string& path) { return fs::exists(path); }
+
+// For wait_for: a moment inside epoch 2's steps, 50 ms after epoch 1's checkpoint appeared.
+std::function<bool()> inside_epoch_2(const std::string& dir) {
+  auto committed = std::make_shared<std::optional<std::chrono::steady_clock::time_point>>();
+  return [dir, committed] {
+    const auto now = std::chrono::steady_clock::now();
+    if (!*committed && exists(dir + "/last.safetensors")) *committed = now;
+    return committed->has_value() && now > **committed + std::chrono::milliseconds(50);
+  };
+}
 
 // The uninterrupted run the killed ones are compared with, run once.
 const std::string& reference_run() {
@@ -268,6 +290,68 @@ void check_finished_like_reference(const std::string& dir) {
   check_same_log(ref + "/log.csv", dir + "/log.csv");
   CHECK(exists(dir + "/test.json"));
   for (auto& e : fs::directory_iterator(dir)) CHECK_MESSAGE(e.path().extension() != ".tmp", e.path());
+}
+
+// Sends `sig` inside epoch 2 and checks what Ctrl-C promises: the step finishes, last.safetensors
+// is saved with the position inside the epoch, exit status 130, and --resume ends with the bits
+// of an uninterrupted run.
+void check_stopped_by(int sig, const std::string& name) {
+  const std::string dir = fresh_dir(name);
+  Child c = spawn_leuko(train_args(dir), dir + ".log");
+  wait_for(c, inside_epoch_2(dir));
+  REQUIRE(kill(c.pid, sig) == 0);
+  const int status = wait_child(c);
+  const std::string log = test::read_file(dir + ".log");
+  INFO(log);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 130);  // the shell's code for "stopped by Ctrl-C"
+  CHECK(log.find("continue with: leuko train --resume " + dir) != std::string::npos);
+  const cli::Checkpoint stopped = cli::load_checkpoint(dir + "/last.safetensors");
+  CHECK(stopped.state.epoch == 1);
+  CHECK(stopped.state.batch > 0);  // inside epoch 2: the position was saved
+  // The line names the step the checkpoint holds: the one under way when the signal came.
+  CHECK(log.find("stopped after step " + std::to_string(stopped.state.step) + " (epoch 2, batch " +
+                 std::to_string(stopped.state.batch) + ")") != std::string::npos);
+  const int code = run_leuko({"train", "--resume", dir, "--quiet"}, dir + ".resume.log");
+  const std::string resume_log = test::read_file(dir + ".resume.log");
+  INFO(resume_log);
+  REQUIRE(code == 0);
+  check_finished_like_reference(dir);
+}
+
+// `leuko bench` at `batch` on the CPU, as small as it goes: resnet18 at 32 pixels, two warm-up
+// steps (the second is the first to hold SGD's momentum, as every later step does) and one timed.
+cli::BenchOptions bench_options(int64_t batch) {
+  cli::BenchOptions o;
+  o.model = "resnet18";
+  o.input = 32;
+  o.batch = batch;
+  o.device = "cpu";
+  o.warmup = 2;
+  o.steps = 1;
+  o.windows = 1;
+  return o;
+}
+
+// The "(asked for A MiB with B MiB in use)" of an out-of-memory line, in bytes, and how far
+// each may lie from the bytes it rounds (0.05 of its unit).
+struct AskedInUse {
+  double asked = -1, in_use = -1, tolerance = 0;
+};
+AskedInUse asked_and_in_use(const std::string& message) {
+  AskedInUse r;
+  const size_t at = message.find("(asked for ");
+  if (at == std::string::npos) return r;
+  char unit_a[4] = {}, unit_b[4] = {};
+  if (std::sscanf(message.c_str() + at, "(asked for %lf %3s with %lf %3s in use)", &r.asked, unit_a, &r.in_use,
+                  unit_b) != 4) {
+    return AskedInUse{};
+  }
+  auto bytes = [](const char* unit) { return std::string(unit) == "GiB" ? double(1ull << 30) : double(1ull << 20); };
+  r.tolerance = 0.05 * (bytes(unit_a) + bytes(unit_b));
+  r.asked *= bytes(unit_a);
+  r.in_use *= bytes(unit_b);
+  return r;
 }
 
 // A finished one-epoch run (the tiny options), made once; tests copy it before breaking it.
@@ -460,6 +544,50 @@ TEST_CASE("out of memory at the first step: one line with the batch asked for an
   }
 }
 
+TEST_CASE("out of memory in leuko bench: one line with the batch asked for and a smaller one that fits") {
+  // A limit half-way between bench's peaks at batch 4 and at 16 (over its timed step, which
+  // holds the momentum: the most any step holds), measured as for the trainer. Batch 16's first
+  // step fits under it; its second, the first with momentum, runs out.
+  const size_t p4 = cli::run_bench(bench_options(4))["peak_bytes"].get<size_t>();
+  const size_t p16 = cli::run_bench(bench_options(16))["peak_bytes"].get<size_t>();
+  INFO("bench's peak bytes at batch 4: " << p4 << ", at batch 16: " << p16);
+  REQUIRE(p16 > p4 + (size_t(1) << 20));
+  const size_t limit = p4 + (p16 - p4) / 2;
+  INFO("limit: " << limit << " bytes");
+  std::string message;
+  {
+    MemoryLimit scope(limit);
+    try {
+      cli::run_bench(bench_options(16));
+      FAIL("batch 16 ran under a limit it should not fit");
+    } catch (const OutOfMemory& e) {
+      FAIL("OutOfMemory escaped run_bench: " << e.what());
+    } catch (const Error& e) {
+      message = e.what();
+    }
+  }
+  INFO(message);
+  CHECK(message.rfind("bench: out of CPU memory at --batch 16 (asked for ", 0) == 0);
+  CHECK(message.find("run again with --batch") != std::string::npos);
+  CHECK(message.find('\n') == std::string::npos);
+  // The allocation named is the one that crossed the limit: what was in use lies under it.
+  const AskedInUse m = asked_and_in_use(message);
+  REQUIRE(m.asked > 0);
+  CHECK(m.in_use <= double(limit) + m.tolerance);
+  CHECK(m.asked + m.in_use >= double(limit) - m.tolerance);
+  const int64_t fits = batch_that_fits(message);
+  CHECK(fits >= 4);  // batch 4 fits under the limit, and the search is exact
+  CHECK(fits < 16);
+  // The size it names runs under the same limit, every step within it.
+  if (fits >= 2) {
+    MemoryLimit scope(limit);
+    nlohmann::json r;
+    CHECK_NOTHROW(r = cli::run_bench(bench_options(fits)));
+    CHECK(r.value("batch", int64_t(0)) == fits);
+    CHECK(r.value("peak_bytes", ~size_t(0)) <= limit);
+  }
+}
+
 TEST_CASE("out of memory when resuming leaves the run folder as it was, and the run resumes later") {
   const size_t limit = limit_between_4_and_16();
   const std::string out = fresh_dir("oom-resume");
@@ -591,35 +719,41 @@ TEST_CASE("SIGKILL before the first checkpoint: --resume says so, and the same c
 
 
 TEST_CASE("Ctrl-C (SIGINT) mid-epoch: the step finishes, the position is saved, --resume continues exactly") {
-  const std::string dir = fresh_dir("sigint");
-  Child c = spawn_leuko(train_args(dir), dir + ".log");
-  bool seen = false;
-  std::chrono::steady_clock::time_point committed;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
-  while (!(seen && std::chrono::steady_clock::now() > committed + std::chrono::milliseconds(50))) {
-    if (!seen && exists(dir + "/last.safetensors")) {
-      seen = true;
-      committed = std::chrono::steady_clock::now();
-    }
-    int status = 0;
-    REQUIRE(waitpid(c.pid, &status, WNOHANG) == 0);  // still running
-    REQUIRE(std::chrono::steady_clock::now() < deadline);
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
+  check_stopped_by(SIGINT, "sigint");
+}
+
+TEST_CASE("SIGTERM mid-epoch: as Ctrl-C, the step finishes, the position is saved, --resume continues exactly") {
+  check_stopped_by(SIGTERM, "sigterm");
+}
+
+TEST_CASE("a second Ctrl-C while the stopped run saves ends it at once; the last checkpoint stays and resumes") {
+  const std::string dir = fresh_dir("sigint-twice");
+  const std::string last = dir + "/last.safetensors", tmp = last + ".tmp";
+  // Every atomic write pauses 400 ms between its complete temporary file and the rename: the
+  // stop's save of last.safetensors is held open for the second Ctrl-C.
+  Child c = spawn_leuko(train_args(dir), dir + ".log", {"LEUKO_TEST_WRITE_DELAY_MS=400"});
+  wait_for(c, inside_epoch_2(dir));
+  const std::string epoch1 = test::read_file(last);
   REQUIRE(kill(c.pid, SIGINT) == 0);
-  const int status = wait_child(c);
+  // The first was handled: the step finished and the save began.
+  wait_for(c, [&] { return exists(tmp); }, 60);
+  REQUIRE(kill(c.pid, SIGINT) == 0);
+  const int status = wait_child(c, 60);
   const std::string log = test::read_file(dir + ".log");
   INFO(log);
-  REQUIRE(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 130);  // the shell's code for "stopped by Ctrl-C"
-  CHECK(log.find("continue with: leuko train --resume " + dir) != std::string::npos);
-  const cli::Checkpoint stopped = cli::load_checkpoint(dir + "/last.safetensors");
-  CHECK(stopped.state.epoch == 1);
-  CHECK(stopped.state.batch > 0);  // inside epoch 2: the position was saved
-  const int code = run_leuko({"train", "--resume", dir, "--quiet"}, dir + ".resume.log");
+  // Ended by the signal itself, not by the exit status 130 of a stop that completed its save.
+  REQUIRE(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == SIGINT);
+  CHECK(log.find("stopped after step") == std::string::npos);
+  CHECK(exists(tmp));                      // the kill came inside the save ...
+  CHECK(test::read_file(last) == epoch1);  // ... and the checkpoint it was replacing is untouched
+  CHECK(cli::load_checkpoint(last).state.epoch == 1);
+  CHECK(cli::read_log_csv(dir + "/log.csv").size() == 1);  // the stop came inside epoch 2
+  const int code = run_leuko({"train", "--resume", dir}, dir + ".resume.log");
   const std::string resume_log = test::read_file(dir + ".resume.log");
   INFO(resume_log);
   REQUIRE(code == 0);
+  CHECK(resume_log.find("removed " + tmp + ", left by a run stopped while writing it") != std::string::npos);
   check_finished_like_reference(dir);
 }
 

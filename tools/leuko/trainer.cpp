@@ -36,9 +36,14 @@ namespace {
 
 std::atomic<bool> g_stop{false};
 
-void on_signal(int) {
-  // A second Ctrl-C while the step finishes means "now": restore the default and let it kill.
-  if (g_stop.exchange(true)) std::signal(SIGINT, SIG_DFL);
+void on_signal(int sig) {
+  // A second Ctrl-C (or SIGTERM) while the step finishes means "now": restore the default and
+  // raise the signal again, so that this one kills (pending until the handler returns; both
+  // calls are async-signal-safe). Restoring alone would leave the kill to a third signal.
+  if (g_stop.exchange(true)) {
+    std::signal(sig, SIG_DFL);
+    std::raise(sig);
+  }
 }
 
 // Installs the handlers for the duration of a run, restoring the previous ones after.
@@ -405,6 +410,19 @@ TrainResult train(const TrainOptions& options) {
         std::vector<int64_t> y(static_cast<size_t>(k));
         for (int64_t i = 0; i < k; i++) y[size_t(i)] = i % cfg.classes;
         const Tensor labels = Tensor::from_vector(y, {k}, device);  // (k,) int64
+        // On the CPU a run at batch k also holds the loader's batches built ahead of the one in
+        // hand, up to `prefetch` of them, in the same memory (on a GPU they wait in pinned host
+        // memory): held here too, or the size named could miss by a batch or two.
+        std::vector<Tensor> ahead;  // each (k, 3, S, S) float32 and (k,) int64
+        if (device == Device::CPU) {
+          const int64_t n = sets.train.size();
+          const int64_t batches = n > k ? n / k : 1;  // drop_last above one batch, as `lo`
+          const int64_t held = std::min<int64_t>(loader.options().prefetch, batches - 1);
+          for (int64_t i = 0; i < held; i++) {
+            ahead.push_back(Tensor::empty({k, 3, cfg.input, cfg.input}, DType::f32, device));
+            ahead.push_back(Tensor::empty({k}, DType::i64, device));
+          }
+        }
         for (int i = 0; i < kCheckedSteps; i++) run_step(x, labels, nullptr, nullptr, false);
       } catch (const OutOfMemory&) {
         ok = false;

@@ -8,6 +8,7 @@
 // files a killed write left behind ("*.tmp") are removed, and named, when the folder is used
 // again. Ctrl-C (SIGINT or SIGTERM) lets the current step finish, saves last.safetensors with
 // the position inside the epoch and stops; `--resume RUN` continues exactly where it stopped.
+// A second signal before then kills the process at once, as SIGKILL would.
 // A NaN or infinite loss stops the run at once with the step that produced it, keeping the
 // last good checkpoint (that of the previous epoch).
 //
