@@ -51,7 +51,8 @@ void Progress::update(int64_t done, const std::string& text) {
 
 void Progress::finish(const std::string& text) {
   if (quiet_) return;
-  std::fprintf(stderr, "%s%s %s  (%s)\n", tty_ ? "\r\x1b[K" : "", label_.c_str(), text.c_str(),
+  // The time since the bar started: for an epoch, training, validation and checkpoints.
+  std::fprintf(stderr, "%s%s %s  (%s in all)\n", tty_ ? "\r\x1b[K" : "", label_.c_str(), text.c_str(),
                format_duration(seconds()).c_str());
 }
 

@@ -14,7 +14,8 @@ class Progress {
   Progress(int64_t total, std::string label, bool quiet = false);
   // `done` units so far; `text` goes after the bar ("loss 0.3412  412 img/s").
   void update(int64_t done, const std::string& text);
-  // Ends the line (the next output starts on a fresh one).
+  // Ends the line with `text` and the time since the start, "(0:06 in all)" (the next output
+  // starts on a fresh one).
   void finish(const std::string& text);
   double seconds() const;
 

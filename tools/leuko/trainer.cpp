@@ -572,7 +572,7 @@ TrainResult train(const TrainOptions& options) {
     save_last();
     bar.finish("train loss " + fmt("%.4f", row.train_loss) + " acc " + fmt("%.4f", row.train_acc) + " | val loss " +
                fmt("%.4f", row.val_loss) + " acc " + fmt("%.4f", row.val_acc) + " F1 " + fmt("%.4f", row.val_f1) +
-               (improved ? "  * best" : "") + "  [" + fmt("%.1f", train_seconds) + " s]");
+               (improved ? "  * best" : "") + "  [train " + fmt("%.1f", train_seconds) + " s]");
     if (g_stop) {  // Ctrl-C during validation: the epoch is complete and saved
       writer.wait();
       result.state = st;
