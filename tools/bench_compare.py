@@ -211,14 +211,30 @@ def profile_table(cell, lr, tr):
 
     def calls(r, k):
         return f"{r[k]['calls_per_step']:g}" if k in r else "-"
-    # leuko fuses a ReLU into the batch norm or the residual sum before it (batch_norm_relu,
-    # add_relu) where PyTorch runs them apart: one more row puts the three ops together.
-    group = ("batch_norm", "relu", "add", "batch_norm_relu", "add_relu")
+    # leuko runs a ReLU inside the op before it (conv2d_relu, linear_relu, batch_norm_relu,
+    # add_relu) where PyTorch runs two ops: leuko's fused rows are compared with PyTorch's row of
+    # the op alone (named "conv2d (+ relu in leuko)"), and one more row sums the five kinds of op
+    # on each side, a like-for-like total.
+    fused = {"conv2d_relu": "conv2d", "linear_relu": "linear", "batch_norm_relu": "batch_norm", "add_relu": "add"}
+    merged = {}
+    for (name, phase), r in ours.items():
+        base = fused.get(name, name)
+        m = merged.setdefault((base, phase), {"calls_per_step": 0.0, "device_ms_per_step": 0.0, "fused": False})
+        m["calls_per_step"] += r["calls_per_step"]
+        m["device_ms_per_step"] += r["device_ms_per_step"]
+        m["fused"] |= name in fused
+    ours = {}
+    for (base, phase), m in merged.items():
+        label = base + " (+ relu in leuko)" if m["fused"] else base
+        ours[(label, phase)] = m
+        if m["fused"] and (base, phase) in theirs:
+            theirs[(label, phase)] = theirs.pop((base, phase))
+    group = ("conv2d", "linear", "batch_norm", "relu", "add")
     for side in (ours, theirs):
         for phase in ("forward", "backward"):
-            rows = [r for (name, ph), r in side.items() if ph == phase and name in group]
+            rows = [r for (name, ph), r in side.items() if ph == phase and name.split(" ")[0] in group]
             if rows:
-                side[("batch_norm + relu + add, fused or not", phase)] = {
+                side[("conv2d + linear + batch_norm + relu + add", phase)] = {
                     "calls_per_step": sum(r["calls_per_step"] for r in rows),
                     "device_ms_per_step": sum(r["device_ms_per_step"] for r in rows)}
     keys = sorted(set(ours) | set(theirs), key=lambda k: -max(ours.get(k, {}).get("device_ms_per_step", 0),
