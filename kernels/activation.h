@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "kernels/host_device.h"
+#include "tensor/dtype.h"
 
 namespace leuko::kernels {
 
@@ -45,6 +46,13 @@ void relu_forward(float* out, const float* x, int64_t n);
 void add_relu_forward(float* out, const float* a, const float* b, int64_t n);
 void relu_backward(float* grad_x, const float* grad_out, const float* out, int64_t n);
 void dropout(float* out, const float* x, int64_t n, uint64_t seed, uint64_t threshold, double scale);
+// bf16 activations (tensor/device.h bf16_activations()): every buffer bf16, the same formulas
+// computed in float and rounded to bf16 once. ReLU and its backward only select, so they are
+// exact; add_relu rounds the float sum; dropout uses the same mask and rounds x * scale.
+void relu_forward(bf16* out, const bf16* x, int64_t n);
+void add_relu_forward(bf16* out, const bf16* a, const bf16* b, int64_t n);
+void relu_backward(bf16* grad_x, const bf16* grad_out, const bf16* out, int64_t n);
+void dropout(bf16* out, const bf16* x, int64_t n, uint64_t seed, uint64_t threshold, double scale);
 }  // namespace cuda
 
 }  // namespace leuko::kernels

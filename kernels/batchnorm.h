@@ -19,9 +19,15 @@
 // and dbias are the sums, written fresh (the autograd engine accumulates them into .grad).
 // CPU versions are templated on float/double and accumulate in double; CUDA versions take
 // float32 and reduce per channel in blocks, in a fixed order (no atomics: same bits every run).
+// bf16 activations (tensor/device.h, bf16_activations()): the CUDA versions have overloads
+// whose activations (x, y, dy, dx, relu_out) are bf16, computed in float and rounded once;
+// everything per channel (mean, invstd, weight, bias, running statistics, sums, scratch) stays
+// float32, as PyTorch's batch norm for half inputs. The CPU runs bf16 through the float32 op.
 #pragma once
 
 #include <cstdint>
+
+#include "tensor/dtype.h"
 
 namespace leuko::kernels {
 
@@ -57,15 +63,25 @@ namespace cuda {
 int64_t batchnorm_scratch(int64_t N, int64_t C, int64_t HW);
 void batchnorm_stats(float* mean, float* invstd, float* running_mean, float* running_var, const float* x, int64_t N,
                      int64_t C, int64_t HW, double momentum, double eps, float* scratch);
+void batchnorm_stats(float* mean, float* invstd, float* running_mean, float* running_var, const bf16* x, int64_t N,
+                     int64_t C, int64_t HW, double momentum, double eps, float* scratch);
 void batchnorm_invstd(float* invstd, const float* var, int64_t C, double eps);
 void batchnorm_normalize(float* y, const float* x, const float* mean, const float* invstd, const float* weight,
+                         const float* bias, int64_t N, int64_t C, int64_t HW, bool relu);
+void batchnorm_normalize(bf16* y, const bf16* x, const float* mean, const float* invstd, const float* weight,
                          const float* bias, int64_t N, int64_t C, int64_t HW, bool relu);
 void batchnorm_backward_sums(float* sum_dy, float* sum_dy_xhat, const float* dy, const float* x, const float* mean,
                              const float* invstd, int64_t N, int64_t C, int64_t HW, float* scratch,
                              const float* relu_out);
+void batchnorm_backward_sums(float* sum_dy, float* sum_dy_xhat, const bf16* dy, const bf16* x, const float* mean,
+                             const float* invstd, int64_t N, int64_t C, int64_t HW, float* scratch,
+                             const bf16* relu_out);
 void batchnorm_backward_input(float* dx, const float* dy, const float* x, const float* mean, const float* invstd,
                               const float* weight, const float* sum_dy, const float* sum_dy_xhat, int64_t N, int64_t C,
                               int64_t HW, bool training, const float* relu_out);
+void batchnorm_backward_input(bf16* dx, const bf16* dy, const bf16* x, const float* mean, const float* invstd,
+                              const float* weight, const float* sum_dy, const float* sum_dy_xhat, int64_t N, int64_t C,
+                              int64_t HW, bool training, const bf16* relu_out);
 // *counter += 1 on the device (num_batches_tracked), without a round trip to the host.
 void increment(int64_t* counter);
 }  // namespace cuda

@@ -8,6 +8,8 @@
 
 #include <cstdint>
 
+#include "tensor/dtype.h"
+
 namespace leuko::kernels {
 
 namespace cpu {
@@ -18,6 +20,8 @@ void copy_rows(T* dst, int64_t dst_stride, const T* src, int64_t src_stride, int
 
 namespace cuda {
 void copy_rows(float* dst, int64_t dst_stride, const float* src, int64_t src_stride, int64_t rows, int64_t cols);
+// bf16 activations: the same copy of 16-bit elements (strides and counts in elements).
+void copy_rows(bf16* dst, int64_t dst_stride, const bf16* src, int64_t src_stride, int64_t rows, int64_t cols);
 }  // namespace cuda
 
 }  // namespace leuko::kernels

@@ -19,6 +19,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "tensor/dtype.h"
+
 namespace leuko::kernels {
 
 // The geometry of one convolution. x: (N, C, H, W), w: (K, C / groups, R, S), y: (N, K, P, Q).
@@ -72,6 +74,12 @@ using Workspace = void* (*)(size_t bytes);
 void conv2d_forward(float* y, const float* x, const float* w, const Conv2dShape& s, Workspace ws);
 void conv2d_backward_data(float* dx, const float* dy, const float* w, const Conv2dShape& s, Workspace ws);
 void conv2d_backward_filter(float* dw, const float* x, const float* dy, const Conv2dShape& s, Workspace ws);
+// bf16 activations (tensor/device.h bf16_activations()): x, w, y and the gradients in bf16,
+// products and sums in float32 on the tensor cores, each output rounded once. The caller
+// converts the float32 master weight to bf16 (and the bf16 weight gradient back to float32).
+void conv2d_forward(bf16* y, const bf16* x, const bf16* w, const Conv2dShape& s, Workspace ws);
+void conv2d_backward_data(bf16* dx, const bf16* dy, const bf16* w, const Conv2dShape& s, Workspace ws);
+void conv2d_backward_filter(bf16* dw, const bf16* x, const bf16* dy, const Conv2dShape& s, Workspace ws);
 
 // How many algorithm searches have run so far (one per new geometry, precision and direction):
 // a second call with the same geometry must not search again.

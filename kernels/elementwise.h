@@ -7,6 +7,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "tensor/dtype.h"
+
 namespace leuko::kernels {
 
 enum class BinaryOp { add, sub, mul, div };
@@ -44,6 +46,9 @@ void affine(float* out, const float* x, int64_t n, double alpha, double beta);
 void scalar_div(float* out, double s, const float* x, int64_t n);
 void unary(UnaryOp op, float* out, const float* x, int64_t n);
 void bias_add(float* out, const float* x, const float* bias, int64_t N, int64_t C, int64_t inner, bool relu = false);
+// bf16 activations (tensor/device.h bf16_activations()), float32 bias: computed in float, the
+// sum (and the ReLU) rounded to bf16 once.   out, x: (N, C, inner) bf16, bias: (C,) float32
+void bias_add(bf16* out, const bf16* x, const float* bias, int64_t N, int64_t C, int64_t inner, bool relu = false);
 }  // namespace cuda
 
 }  // namespace leuko::kernels

@@ -11,6 +11,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "tensor/dtype.h"
+
 namespace leuko::kernels {
 namespace cpu {
 template <typename T>
@@ -21,5 +23,12 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
 namespace cuda {
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+// bf16 activations (tensor/device.h bf16_activations()): A and B in bf16, products and sums in
+// float32 on the tensor cores, C written in bf16 (an activation or its gradient) or float32 (a
+// weight gradient, whose master is float32), rounded once.
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const bf16* A, int64_t lda,
+          const bf16* B, int64_t ldb, float beta, bf16* C, int64_t ldc);
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const bf16* A, int64_t lda,
+          const bf16* B, int64_t ldb, float beta, float* C, int64_t ldc);
 }  // namespace cuda
 }  // namespace leuko::kernels

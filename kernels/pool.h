@@ -15,6 +15,7 @@
 #include <cstdint>
 
 #include "kernels/host_device.h"
+#include "tensor/dtype.h"
 
 namespace leuko::kernels {
 
@@ -85,6 +86,16 @@ void avg_pool2d_forward(float* out, const float* x, const Pool2d& p, bool count_
 void avg_pool2d_backward(float* grad_x, const float* grad_out, const Pool2d& p, bool count_include_pad);
 void adaptive_avg_pool2d_forward(float* out, const float* x, const Pool2d& p);
 void adaptive_avg_pool2d_backward(float* grad_x, const float* grad_out, const Pool2d& p);
+// bf16 activations (tensor/device.h bf16_activations()): the same kernels on bf16 storage.
+// Values are loaded into float; a max keeps its bf16 value (exact), an average is summed in
+// float and rounded once, a backward gathers its gradients in float and rounds once. The
+// indices stay int64.
+void max_pool2d_forward(bf16* out, int64_t* indices, const bf16* x, const Pool2d& p);
+void max_pool2d_backward(bf16* grad_x, const bf16* grad_out, const int64_t* indices, const Pool2d& p);
+void avg_pool2d_forward(bf16* out, const bf16* x, const Pool2d& p, bool count_include_pad);
+void avg_pool2d_backward(bf16* grad_x, const bf16* grad_out, const Pool2d& p, bool count_include_pad);
+void adaptive_avg_pool2d_forward(bf16* out, const bf16* x, const Pool2d& p);
+void adaptive_avg_pool2d_backward(bf16* grad_x, const bf16* grad_out, const Pool2d& p);
 }  // namespace cuda
 
 }  // namespace leuko::kernels

@@ -57,6 +57,9 @@ namespace cuda {
 // Floats of scratch space sum_to needs for this reduction (0: none).
 int64_t sum_to_scratch(const Reduction& r);
 void sum_to(float* out, const float* in, const Reduction& r, double scale, float* scratch);
+// A bf16 input summed in float32 into a float32 output: the bias gradient of a layer with bf16
+// activations and a float32 bias, never rounded to bf16. Same scratch as the float32 version.
+void sum_to(float* out, const bf16* in, const Reduction& r, double scale, float* scratch);
 void expand(float* out, const float* in, int64_t n, const Broadcast& bc, double scale);
 }  // namespace cuda
 

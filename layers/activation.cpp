@@ -1,4 +1,9 @@
 // ReLU and dropout: forward through kernels/activation.h, backward recorded beside it.
+//
+// bf16 activations (tensor/device.h bf16_activations()): each op keeps its input's dtype. On the
+// GPU the bf16 kernels compute in float and round once, and the backward saves the bf16 output
+// (half the bytes of float32). On the CPU a bf16 input goes through_float (layers/dispatch.h):
+// the float32 op on a converted copy, the reference the GPU is tested against.
 #include "layers/activation.h"
 
 #include <cmath>
@@ -17,11 +22,43 @@ using detail::dispatch_float;
 namespace kc = kernels::cpu;
 namespace kg = kernels::cuda;
 
+namespace {
+// The checks of an activation op: defined, float32 or float64 (CPU) or bf16, and, for add_relu,
+// the second input on the first's device with its dtype (check_compatible would refuse bf16 on
+// the GPU, where these ops have bf16 kernels).
+void check_activation(const char* op, const Tensor& x, const Tensor& other = Tensor()) {
+  detail::check_mixed(op, x, {});
+  if (!other.defined()) return;
+  LEUKO_CHECK(other.device() == x.device() && other.dtype() == x.dtype(), op,
+              ": inputs of different dtypes or devices (", x.describe(), " and ", other.describe(), ")");
+}
+
+// Calls f(T{}) with T = float or bf16, the storage type of a CUDA activation (as dispatch_float
+// on the CPU): the kernels of kernels/activation.h have an overload for each.
+template <typename F>
+void dispatch_cuda(const Tensor& t, F&& f) {
+  if (t.dtype() == DType::bf16)
+    f(bf16{});
+  else
+    f(float{});
+}
+}  // namespace
+
 Tensor relu_grad(const Tensor& g, const Tensor& so) {
+  LEUKO_CHECK(g.dtype() == so.dtype(), "relu backward: a ", dtype_name(g.dtype()), " gradient for a ",
+              dtype_name(so.dtype()), " output");
+  if (so.dtype() == DType::bf16 && !so.is_cuda()) {
+    // Records nothing, so not through_float: float copies (detached), and the selected values,
+    // already bf16, round back exactly.
+    return relu_grad(g.detach().to(DType::f32), so.detach().to(DType::f32)).to(DType::bf16);
+  }
   Tensor gx = Tensor::empty_like(so);
   const int64_t m = so.numel();
   if (g.is_cuda()) {
-    LEUKO_CUDA_BRANCH(kg::relu_backward(gx.data<float>(), g.data<float>(), so.data<float>(), m));
+    LEUKO_CUDA_BRANCH(dispatch_cuda(g, [&](auto tag) {
+      using T = decltype(tag);
+      kg::relu_backward(gx.data<T>(), g.data<T>(), so.data<T>(), m);
+    }));
   } else {
     dispatch_float(g, "relu backward", [&](auto tag) {
       using T = decltype(tag);
@@ -32,11 +69,15 @@ Tensor relu_grad(const Tensor& g, const Tensor& so) {
 }
 
 Tensor relu(const Tensor& x) {
-  detail::check_compatible("relu", {x});
-  Tensor out = Tensor::empty_like(x);
+  check_activation("relu", x);
+  if (x.dtype() == DType::bf16 && !x.is_cuda()) return detail::through_float(relu, x);
+  Tensor out = Tensor::empty_like(x);  // x's dtype: bf16 stays bf16
   const int64_t n = x.numel();
   if (x.is_cuda()) {
-    LEUKO_CUDA_BRANCH(kg::relu_forward(out.data<float>(), x.data<float>(), n));
+    LEUKO_CUDA_BRANCH(dispatch_cuda(x, [&](auto tag) {
+      using T = decltype(tag);
+      kg::relu_forward(out.data<T>(), x.data<T>(), n);
+    }));
   } else {
     dispatch_float(x, "relu", [&](auto tag) {
       using T = decltype(tag);
@@ -44,7 +85,8 @@ Tensor relu(const Tensor& x) {
     });
   }
   if (autograd::needs_record({x})) {
-    // Saves the output, not the input: the next layer keeps it alive anyway.
+    // Saves the output, not the input: the next layer keeps it alive anyway (bf16 under bf16
+    // activations).
     autograd::record(out, "relu", {x}, [so = out.detach()](const Tensor& g, const std::vector<bool>&) {
       return std::vector<Tensor>{relu_grad(g, so)};
     });
@@ -53,13 +95,17 @@ Tensor relu(const Tensor& x) {
 }
 
 Tensor add_relu(const Tensor& a, const Tensor& b) {
-  detail::check_compatible("add_relu", {a, b});
+  check_activation("add_relu", a, b);
   LEUKO_CHECK(a.shape() == b.shape(), "add_relu: shapes ", shape_str(a.shape()), " and ", shape_str(b.shape()),
               " differ (no broadcasting)");
+  if (a.dtype() == DType::bf16 && !a.is_cuda()) return detail::through_float(add_relu, a, b);
   Tensor out = Tensor::empty_like(a);
   const int64_t n = a.numel();
   if (a.is_cuda()) {
-    LEUKO_CUDA_BRANCH(kg::add_relu_forward(out.data<float>(), a.data<float>(), b.data<float>(), n));
+    LEUKO_CUDA_BRANCH(dispatch_cuda(a, [&](auto tag) {
+      using T = decltype(tag);
+      kg::add_relu_forward(out.data<T>(), a.data<T>(), b.data<T>(), n);
+    }));
   } else {
     dispatch_float(a, "add_relu", [&](auto tag) {
       using T = decltype(tag);
@@ -76,12 +122,17 @@ Tensor add_relu(const Tensor& a, const Tensor& b) {
 }
 
 namespace {
-// out = x * mask(seed) * scale, the forward and (applied to the gradient) the backward.
+// out = x * mask(seed) * scale, the forward and (applied to the gradient) the backward. On the
+// GPU x may be bf16 (the kernel scales in float and rounds once); on the CPU a bf16 x never
+// reaches here (dropout goes through_float).
 Tensor apply_dropout_mask(const Tensor& x, uint64_t seed, uint64_t threshold, double scale) {
   Tensor out = Tensor::empty_like(x);
   const int64_t n = x.numel();
   if (x.is_cuda()) {
-    LEUKO_CUDA_BRANCH(kg::dropout(out.data<float>(), x.data<float>(), n, seed, threshold, scale));
+    LEUKO_CUDA_BRANCH(dispatch_cuda(x, [&](auto tag) {
+      using T = decltype(tag);
+      kg::dropout(out.data<T>(), x.data<T>(), n, seed, threshold, scale);
+    }));
   } else {
     dispatch_float(x, "dropout", [&](auto tag) {
       using T = decltype(tag);
@@ -93,9 +144,12 @@ Tensor apply_dropout_mask(const Tensor& x, uint64_t seed, uint64_t threshold, do
 }  // namespace
 
 Tensor dropout(const Tensor& x, double p, bool training) {
-  detail::check_compatible("dropout", {x});
+  check_activation("dropout", x);
   LEUKO_CHECK(p >= 0.0 && p < 1.0, "dropout: probability p = ", p, " must be in [0, 1)");
   if (!training || p == 0.0) return x;
+  // The float32 dropout draws the same seed from the default generator: the CPU's bf16 result
+  // is the GPU's, element for element.
+  if (x.dtype() == DType::bf16 && !x.is_cuda()) return detail::through_float(dropout, x, p, training);
   // One seed per call: the mask is then a pure function of (seed, index), so it needs no
   // storage and the backward recomputes it. p < 1 keeps p * 2^64 below 2^64.
   const uint64_t seed = default_generator().next_u64();

@@ -9,14 +9,18 @@
 
 namespace leuko {
 
+// relu, add_relu and dropout keep their input's dtype: float32, float64 (CPU) or bf16 (bf16
+// activations, tensor/device.h: computed in float, rounded once; the gradient is bf16 too).
+
 // max(x, 0), any shape. Backward: the gradient where the output is > 0, else 0 (at x == 0 the
 // gradient is 0, as PyTorch's).
 Tensor relu(const Tensor& x);
 // ReLU's backward without recording: g where the ReLU's output `out` is > 0, else 0. The fused
 // ops (add_relu, batch_norm_relu, conv2d_relu, linear_relu) apply it to their upstream gradient.
+// g and out of one dtype (bf16 under bf16 activations), and so is the result.
 Tensor relu_grad(const Tensor& g, const Tensor& out);
 // relu(a + b) as one op, "add_relu" (a residual block's sum and its ReLU: one pass instead of
-// two, and the sum itself is never stored). a and b of the same shape, no broadcasting.
+// two, and the sum itself is never stored). a and b of the same shape and dtype, no broadcasting.
 // Backward: relu's gradient, to both inputs.
 Tensor add_relu(const Tensor& a, const Tensor& b);
 

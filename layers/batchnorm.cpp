@@ -6,6 +6,11 @@
 // and weight, and then dx (through the statistics in training, affine in eval).
 // batch_norm_relu fuses a ReLU into both passes (kernels/batchnorm.h): one write of the output
 // instead of two writes and a read, and ReLU's backward folded into the batch norm's.
+//
+// bf16 activations (tensor/device.h, bf16_activations()): x may be bf16 with float32 weight,
+// bias and running statistics. The output and x's gradient are bf16, the statistics and the
+// weight and bias gradients float32 (PyTorch keeps a half batch norm's statistics in float).
+// The GPU runs the bf16 kernels; the CPU runs the float32 op on a converted copy (through_float).
 #include "layers/batchnorm.h"
 
 #include "kernels/batchnorm.h"
@@ -20,10 +25,11 @@ namespace kg = kernels::cuda;
 
 namespace {
 
-// A (C,) per-channel tensor, or undefined.
+// A (C,) per-channel tensor, or undefined. Its device and dtype against a bf16 x were checked by
+// check_mixed (float32, not x's dtype).
 void check_channels(const char* what, const Tensor& t, const Tensor& x, int64_t C) {
   if (!t.defined()) return;
-  detail::check_compatible("batch_norm", {x, t});
+  if (x.dtype() != DType::bf16) detail::check_compatible("batch_norm", {x, t});
   LEUKO_CHECK(t.dim() == 1 && t.size(0) == C, "batch_norm: ", what, " must have shape [", C, "] for input ",
               shape_str(x.shape()), ", got ", shape_str(t.shape()));
 }
@@ -33,13 +39,25 @@ T* ptr(const Tensor& t) {  // null for an undefined (optional) tensor
   return t.defined() ? t.data<T>() : nullptr;
 }
 
+// Calls f(T{}) with T the activations' element type on the GPU: float, or bf16 (the per-channel
+// tensors are float32 either way).
+template <typename F>
+void dispatch_cuda(const Tensor& activation, F&& f) {
+  if (activation.dtype() == DType::bf16) {
+    f(bf16{});
+  } else {
+    f(float{});
+  }
+}
+
 // What the backward keeps: the input, the weight, and the statistics it was normalised with;
 // with a fused ReLU, also the output (its mask).
+// Activations keep their dtype (bf16 under bf16 activations: half the memory of float32).
 struct Saved {
-  Tensor x;             // (N, C, HW)
+  Tensor x;             // (N, C, HW), x's dtype
   Tensor weight;        // (C,) or undefined
-  Tensor mean, invstd;  // (C,)
-  Tensor relu_out;      // (N, C, HW), the fused ReLU's output; undefined without one
+  Tensor mean, invstd;  // (C,), float32 for a bf16 x
+  Tensor relu_out;      // (N, C, HW), the fused ReLU's output, x's dtype; undefined without one
   bool training;
   int64_t N, C, HW;
 };
@@ -47,26 +65,29 @@ struct Saved {
 // Gradients of x, weight, bias from g = dL/dy.
 std::vector<Tensor> batch_norm_backward(const Saved& s, const Tensor& g, const std::vector<bool>& need) {
   const int64_t N = s.N, C = s.C, HW = s.HW;
-  // The two sums are also the bias and weight gradients, as fresh tensors.
-  Tensor sum_dy = Tensor::empty({C}, g.dtype(), g.device());       // (C,) sum of dy
-  Tensor sum_dy_xhat = Tensor::empty({C}, g.dtype(), g.device());  // (C,) sum of dy * xhat
-  Tensor dx = need[0] ? Tensor::empty_like(g) : Tensor();          // (N, C, HW)
+  // The two sums are also the bias and weight gradients, as fresh tensors, of the statistics'
+  // dtype (float32 for a bf16 g: the parameters' gradients stay float32).
+  const DType stat = s.mean.dtype();
+  Tensor sum_dy = Tensor::empty({C}, stat, g.device());       // (C,) sum of dy
+  Tensor sum_dy_xhat = Tensor::empty({C}, stat, g.device());  // (C,) sum of dy * xhat
+  Tensor dx = need[0] ? Tensor::empty_like(g) : Tensor();     // (N, C, HW), g's dtype
   // dx in eval mode is affine and needs no sums; the parameters always do.
   const bool sums = need[1] || need[2] || (need[0] && s.training);
   if (g.is_cuda()) {
-    LEUKO_CUDA_BRANCH({
+    LEUKO_CUDA_BRANCH(dispatch_cuda(g, [&](auto tag) {
+      using T = decltype(tag);  // dy, x, dx, relu_out; the rest float32
       if (sums) {
         Tensor scratch = Tensor::empty({kg::batchnorm_scratch(N, C, HW)}, DType::f32, g.device());
-        kg::batchnorm_backward_sums(sum_dy.data<float>(), sum_dy_xhat.data<float>(), g.data<float>(), s.x.data<float>(),
+        kg::batchnorm_backward_sums(sum_dy.data<float>(), sum_dy_xhat.data<float>(), g.data<T>(), s.x.data<T>(),
                                     s.mean.data<float>(), s.invstd.data<float>(), N, C, HW, scratch.data<float>(),
-                                    ptr<float>(s.relu_out));
+                                    ptr<T>(s.relu_out));
       }
       if (need[0]) {
-        kg::batchnorm_backward_input(dx.data<float>(), g.data<float>(), s.x.data<float>(), s.mean.data<float>(),
+        kg::batchnorm_backward_input(dx.data<T>(), g.data<T>(), s.x.data<T>(), s.mean.data<float>(),
                                      s.invstd.data<float>(), ptr<float>(s.weight), sum_dy.data<float>(),
-                                     sum_dy_xhat.data<float>(), N, C, HW, s.training, ptr<float>(s.relu_out));
+                                     sum_dy_xhat.data<float>(), N, C, HW, s.training, ptr<T>(s.relu_out));
       }
-    });
+    }));
   } else {
     dispatch_float(g, "batch_norm", [&](auto tag) {
       using T = decltype(tag);
@@ -87,7 +108,17 @@ std::vector<Tensor> batch_norm_backward(const Saved& s, const Tensor& g, const s
 // batch_norm, and relu(batch_norm) in one op when `relu`.
 Tensor batch_norm_impl(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                        const Tensor& running_var, bool training, double momentum, double eps, bool relu) {
-  detail::check_compatible("batch_norm", {x});
+  const bool bf16_x = x.defined() && x.dtype() == DType::bf16;
+  if (bf16_x) {
+    // bf16 activations: float32 parameters and running statistics.
+    detail::check_mixed("batch_norm", x, {weight, bias, running_mean, running_var});
+    if (!x.is_cuda()) {
+      return detail::through_float(batch_norm_impl, x, weight, bias, running_mean, running_var, training, momentum, eps,
+                                   relu);
+    }
+  } else {
+    detail::check_compatible("batch_norm", {x});
+  }
   LEUKO_CHECK(x.dim() >= 2, "batch_norm: input must be (N, C, ...), got ", shape_str(x.shape()));
   const int64_t N = x.size(0), C = x.size(1);
   int64_t HW = 1;  // the trailing (spatial) dims, merged: x is (N, C, HW)
@@ -104,22 +135,24 @@ Tensor batch_norm_impl(const Tensor& x, const Tensor& weight, const Tensor& bias
               shape_str(x.shape()));
   LEUKO_CHECK(eps >= 0, "batch_norm: eps must be >= 0, got ", eps);
 
-  Tensor mean = Tensor::empty({C}, x.dtype(), x.device());    // (C,)
-  Tensor invstd = Tensor::empty({C}, x.dtype(), x.device());  // (C,)
-  Tensor y = Tensor::empty_like(x);                           // (N, C, HW)
+  const DType stat = bf16_x ? DType::f32 : x.dtype();    // the per-channel statistics' dtype
+  Tensor mean = Tensor::empty({C}, stat, x.device());    // (C,)
+  Tensor invstd = Tensor::empty({C}, stat, x.device());  // (C,)
+  Tensor y = Tensor::empty_like(x);                      // (N, C, HW), x's dtype
   if (x.is_cuda()) {
-    LEUKO_CUDA_BRANCH({
+    LEUKO_CUDA_BRANCH(dispatch_cuda(x, [&](auto tag) {
+      using T = decltype(tag);  // x and y; the rest float32
       if (training) {
         Tensor scratch = Tensor::empty({kg::batchnorm_scratch(N, C, HW)}, DType::f32, x.device());
         kg::batchnorm_stats(mean.data<float>(), invstd.data<float>(), ptr<float>(running_mean), ptr<float>(running_var),
-                            x.data<float>(), N, C, HW, momentum, eps, scratch.data<float>());
+                            x.data<T>(), N, C, HW, momentum, eps, scratch.data<float>());
       } else {
         mean.copy_(running_mean.detach());  // a copy: the backward must not see later updates
         kg::batchnorm_invstd(invstd.data<float>(), running_var.data<float>(), C, eps);
       }
-      kg::batchnorm_normalize(y.data<float>(), x.data<float>(), mean.data<float>(), invstd.data<float>(),
-                              ptr<float>(weight), ptr<float>(bias), N, C, HW, relu);
-    });
+      kg::batchnorm_normalize(y.data<T>(), x.data<T>(), mean.data<float>(), invstd.data<float>(), ptr<float>(weight),
+                              ptr<float>(bias), N, C, HW, relu);
+    }));
   } else {
     dispatch_float(x, "batch_norm", [&](auto tag) {
       using T = decltype(tag);

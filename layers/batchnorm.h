@@ -19,6 +19,9 @@ namespace leuko {
 // eval: normalises with running_mean and running_var (both required); the backward is affine.
 // y = (x - mean) / sqrt(var + eps) * weight + bias, exactly as PyTorch. Gradients for x, weight
 // and bias; the running statistics are buffers, not inputs.
+// bf16 activations (tensor/device.h, bf16_activations()): x may be bf16 with float32 weight, bias
+// and running statistics; y and x's gradient are then bf16 (computed in float32, rounded once),
+// the statistics and the weight and bias gradients float32, as PyTorch's autocast.
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                   const Tensor& running_var, bool training, double momentum = 0.1, double eps = 1e-5);
 // relu(batch_norm(...)) as one op, "batch_norm_relu": the same values and gradients (a NaN

@@ -1,6 +1,10 @@
 // Concatenation: every tensor is viewed as (outer, size along dim * inner) and copied as a block
 // of rows into its column range of the output (kernels/concat.h); the backward copies the same
 // blocks back out of the gradient.
+//
+// bf16 activations: cat keeps its inputs' dtype (all the same). The GPU copies bf16 elements
+// as they are; the CPU concatenates float32 copies and converts the result (through_float's
+// rule, by hand: through_float converts Tensor arguments, not a vector of them).
 #include "layers/concat.h"
 
 #include "kernels/concat.h"
@@ -17,8 +21,15 @@ namespace {
 void copy_block(const Tensor& dst, int64_t dst_stride, int64_t dst_col, const Tensor& src, int64_t src_stride,
                 int64_t src_col, int64_t rows, int64_t cols) {
   if (dst.is_cuda()) {
-    LEUKO_CUDA_BRANCH(kernels::cuda::copy_rows(dst.data<float>() + dst_col, dst_stride, src.data<float>() + src_col,
-                                               src_stride, rows, cols));
+    LEUKO_CUDA_BRANCH({
+      if (dst.dtype() == DType::bf16) {
+        kernels::cuda::copy_rows(dst.data<bf16>() + dst_col, dst_stride, src.data<bf16>() + src_col, src_stride, rows,
+                                 cols);
+      } else {
+        kernels::cuda::copy_rows(dst.data<float>() + dst_col, dst_stride, src.data<float>() + src_col, src_stride, rows,
+                                 cols);
+      }
+    });
   } else {
     dispatch_float(dst, "cat", [&](auto tag) {
       using T = decltype(tag);
@@ -31,7 +42,23 @@ void copy_block(const Tensor& dst, int64_t dst_stride, int64_t dst_col, const Te
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
   LEUKO_CHECK(!tensors.empty(), "cat: no tensors to concatenate");
   const Tensor& first = tensors[0];
-  for (const Tensor& t : tensors) detail::check_compatible("cat", {first, t});
+  if (first.defined() && first.dtype() == DType::bf16) {
+    // check_compatible rejects bf16 on the GPU, where cat copies it natively: check by hand.
+    for (const Tensor& t : tensors) {
+      LEUKO_CHECK(t.defined(), "cat: an input tensor is undefined");
+      LEUKO_CHECK(t.device() == first.device(), "cat: inputs on different devices (", first.describe(), " and ",
+                  t.describe(), ")");
+      LEUKO_CHECK(t.dtype() == DType::bf16, "cat: inputs of different dtypes (", first.describe(), " and ",
+                  t.describe(), "); convert them to one dtype first");
+    }
+    if (!first.is_cuda()) {
+      std::vector<Tensor> floats;  // float32 copies, differentiable: the gradients come back as bf16
+      for (const Tensor& t : tensors) floats.push_back(t.to(DType::f32));
+      return cat(floats, dim).to(DType::bf16);
+    }
+  } else {
+    for (const Tensor& t : tensors) detail::check_compatible("cat", {first, t});
+  }
   const int64_t rank = first.dim();
   LEUKO_CHECK(rank >= 1, "cat: cannot concatenate 0-dimensional tensors");
   LEUKO_CHECK(dim >= -rank && dim < rank, "cat: dim ", dim, " out of range for ", rank, "-dimensional tensors");

@@ -1,6 +1,9 @@
 // conv2d: forward through kernels/conv2d.h, bias added in place by the bias_add kernel, and
 // the backward (data, filter, bias) recorded beside it as one autograd node. conv2d_relu runs
 // a following ReLU in the same bias pass, and its backward masks the gradient first.
+// Under bf16 activations (layers/autocast.h) the input is converted to bf16 and the GPU runs
+// cuDNN on bf16 tensors with a bf16 copy of the weight; the CPU runs the float32 op on the
+// same rounded values (through_float).
 #include "layers/conv2d.h"
 
 #include <cmath>
@@ -10,6 +13,7 @@
 #include "kernels/conv2d.h"
 #include "kernels/elementwise.h"
 #include "layers/activation.h"
+#include "layers/autocast.h"
 #include "layers/dispatch.h"
 #include "layers/reduce.h"
 #include "tensor/autograd.h"
@@ -46,7 +50,8 @@ std::string pair_str(const Conv2dOptions::Pair& p) {
 // Checks the arguments and works out the geometry (output size included).
 Conv2dShape conv_shape(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& o) {
   const char* op = "conv2d";
-  if (bias.defined()) detail::check_compatible(op, {x, weight, bias});
+  if (x.defined() && x.dtype() == DType::bf16) detail::check_mixed(op, x, {weight, bias});  // float32 masters
+  else if (bias.defined()) detail::check_compatible(op, {x, weight, bias});
   else detail::check_compatible(op, {x, weight});
   LEUKO_CHECK(x.dim() == 4, "conv2d: input must be (N, C, H, W), got ", shape_str(x.shape()));
   LEUKO_CHECK(weight.dim() == 4, "conv2d: weight must be (out_channels, in_channels / groups, kh, kw), got ",
@@ -84,12 +89,18 @@ Conv2dShape conv_shape(const Tensor& x, const Tensor& weight, const Tensor& bias
   return s;
 }
 
-// dx (N, C, H, W) from dy (N, K, P, Q) and w (K, C / groups, R, S).
+// dx (N, C, H, W) from dy (N, K, P, Q) and w (K, C / groups, R, S), all of one dtype.
 Tensor backward_data(const Tensor& dy, const Tensor& w, const Conv2dShape& s) {
   Tensor dx = Tensor::empty({s.N, s.C, s.H, s.W}, dy.dtype(), dy.device());
   if (s.N == 0) return dx;
   if (dy.is_cuda()) {
-    LEUKO_CUDA_BRANCH(kg::conv2d_backward_data(dx.data<float>(), dy.data<float>(), w.data<float>(), s, conv_workspace));
+    LEUKO_CUDA_BRANCH({
+      if (dy.dtype() == DType::bf16) {
+        kg::conv2d_backward_data(dx.data<bf16>(), dy.data<bf16>(), w.data<bf16>(), s, conv_workspace);
+      } else {
+        kg::conv2d_backward_data(dx.data<float>(), dy.data<float>(), w.data<float>(), s, conv_workspace);
+      }
+    });
   } else {
     dispatch_float(dy, "conv2d", [&](auto tag) {
       using T = decltype(tag);
@@ -99,11 +110,18 @@ Tensor backward_data(const Tensor& dy, const Tensor& w, const Conv2dShape& s) {
   return dx;
 }
 
-// dw (K, C / groups, R, S) from x (N, C, H, W) and dy (N, K, P, Q), summed over the batch.
+// dw (K, C / groups, R, S) from x (N, C, H, W) and dy (N, K, P, Q), summed over the batch,
+// in their dtype (bf16 for bf16 activations: cuDNN writes the gradient in the data type).
 Tensor backward_filter(const Tensor& x, const Tensor& dy, const Conv2dShape& s) {
   Tensor dw = Tensor::empty({s.K, s.channels_per_group(), s.R, s.S}, dy.dtype(), dy.device());
   if (dy.is_cuda()) {
-    LEUKO_CUDA_BRANCH(kg::conv2d_backward_filter(dw.data<float>(), x.data<float>(), dy.data<float>(), s, conv_workspace));
+    LEUKO_CUDA_BRANCH({
+      if (dy.dtype() == DType::bf16) {
+        kg::conv2d_backward_filter(dw.data<bf16>(), x.data<bf16>(), dy.data<bf16>(), s, conv_workspace);
+      } else {
+        kg::conv2d_backward_filter(dw.data<float>(), x.data<float>(), dy.data<float>(), s, conv_workspace);
+      }
+    });
   } else {
     dispatch_float(dy, "conv2d", [&](auto tag) {
       using T = decltype(tag);
@@ -113,9 +131,42 @@ Tensor backward_filter(const Tensor& x, const Tensor& dy, const Conv2dShape& s) 
   return dw;
 }
 
-// conv2d, and relu(conv2d) in one op when `relu`: the ReLU rides on the bias pass.
+// The bf16 op on the GPU: x bf16, weight and bias float32 (checked by conv_shape). The weight is
+// copied to bf16 for cuDNN; the bias is added in float. Saved for the backward: x and the bf16
+// weight (half the bytes of float32), and the output when it carries the ReLU.
+Tensor conv2d_bf16_cuda(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dShape& s, bool relu) {
+  Tensor out = Tensor::empty({s.N, s.K, s.P, s.Q}, DType::bf16, x.device());  // (N, K, P, Q) bf16
+  const Tensor wb = bf16_copy(weight);                                         // (K, Cg, R, S) bf16
+  const int64_t PQ = s.P * s.Q;
+  if (s.N > 0) {
+    LEUKO_CUDA_BRANCH({
+      kg::conv2d_forward(out.data<bf16>(), x.data<bf16>(), wb.data<bf16>(), s, conv_workspace);
+      if (bias.defined()) kg::bias_add(out.data<bf16>(), out.data<bf16>(), bias.data<float>(), s.N, s.K, PQ, relu);
+      else if (relu) kg::relu_forward(out.data<bf16>(), out.data<bf16>(), s.N * s.K * PQ);
+    });
+  }
+  if (autograd::needs_record({x, weight, bias})) {
+    Tensor sx = weight.requires_grad() ? x.detach() : Tensor();
+    Tensor sw = x.requires_grad() ? wb : Tensor();
+    Tensor so = relu ? out.detach() : Tensor();
+    autograd::record(out, relu ? "conv2d_relu" : "conv2d", {x, weight, bias},
+                     [sx, sw, so, s](const Tensor& g_out, const std::vector<bool>& need) {
+      const Tensor g = so.defined() ? relu_grad(g_out, so) : g_out;  // (N, K, P, Q) bf16
+      Tensor gx = need[0] ? backward_data(g, sw, s) : Tensor();       // bf16, as x
+      // The weight's gradient comes out of cuDNN in bf16; its master is float32.
+      Tensor gw = need[1] ? backward_filter(sx, g, s).to(DType::f32) : Tensor();
+      Tensor gb = need[2] ? bias_grad_bf16(g, s.N, s.K, s.P * s.Q) : Tensor();
+      return std::vector<Tensor>{gx, gw, gb};
+    });
+  }
+  return out;
+}
+
+// conv2d, and relu(conv2d) in one op when `relu`: the ReLU rides on the bias pass. x float32 or
+// float64 of the weight's dtype, or bf16 on the GPU.
 Tensor conv2d_impl(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options, bool relu) {
   const Conv2dShape s = conv_shape(x, weight, bias, options);
+  if (x.dtype() == DType::bf16) return conv2d_bf16_cuda(x, weight, bias, s, relu);
   Tensor out = Tensor::empty({s.N, s.K, s.P, s.Q}, x.dtype(), x.device());  // (N, K, P, Q)
   if (s.N > 0) {
     if (x.is_cuda()) {
@@ -155,14 +206,28 @@ Tensor conv2d_impl(const Tensor& x, const Tensor& weight, const Tensor& bias, co
   return out;
 }
 
+// The entry of conv2d and conv2d_relu: autocast, then the op (on the CPU, bf16 runs through
+// float32 with the weight rounded to bf16, the values the GPU multiplies).
+Tensor conv2d_entry(const Tensor& x_in, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options,
+                    bool relu) {
+  const Tensor x = autocast_bf16(x_in);
+  if (x.defined() && x.dtype() == DType::bf16 && !x.is_cuda()) {
+    detail::check_mixed("conv2d", x, {weight, bias});
+    return detail::through_float([&](const Tensor& xf, const Tensor& wf) {
+      return conv2d_impl(xf, wf, bias, options, relu);
+    }, x, weight.to(DType::bf16));
+  }
+  return conv2d_impl(x, weight, bias, options, relu);
+}
+
 }  // namespace
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options) {
-  return conv2d_impl(x, weight, bias, options, false);
+  return conv2d_entry(x, weight, bias, options, false);
 }
 
 Tensor conv2d_relu(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options) {
-  return conv2d_impl(x, weight, bias, options, true);
+  return conv2d_entry(x, weight, bias, options, true);
 }
 
 int64_t conv2d_algorithm_searches() {

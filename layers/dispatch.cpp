@@ -26,4 +26,20 @@ void check_cuda_dtype(const char* op, const Tensor& t) {
   LEUKO_CHECK(t.dtype() == DType::f32, op, " on the GPU takes float32, got ", dtype_name(t.dtype()));
 }
 
+void check_mixed(const char* op, const Tensor& x, std::initializer_list<Tensor> params) {
+  LEUKO_CHECK(x.defined(), op, ": the input tensor is undefined");
+  const bool bf16 = x.dtype() == DType::bf16;
+  LEUKO_CHECK(!x.is_cuda() || bf16 || x.dtype() == DType::f32, op, " on the GPU takes float32 or bfloat16, got ",
+              dtype_name(x.dtype()));
+  LEUKO_CHECK(x.dtype() != DType::i64, op, ": the input must be a float tensor, got ", x.describe());
+  const DType want = bf16 ? DType::f32 : x.dtype();
+  for (const Tensor& p : params) {
+    if (!p.defined()) continue;
+    LEUKO_CHECK(p.device() == x.device(), op, ": inputs on different devices (", x.describe(), " and ",
+                p.describe(), ")");
+    LEUKO_CHECK(p.dtype() == want, op, ": a parameter ", p.describe(), " must be ", dtype_name(want),
+                " for the input ", x.describe());
+  }
+}
+
 }  // namespace leuko::detail

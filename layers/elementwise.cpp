@@ -1,6 +1,11 @@
 // Elementwise ops: forward through kernels/elementwise.h, backward recorded beside it.
 // The backward closures are themselves written with these ops (the engine runs them with grad
 // mode off), so each gradient formula reads like its textbook form.
+//
+// bf16 activations (tensor/device.h bf16_activations()): none of these ops is on a network's hot
+// path, so none has a bf16 kernel. A bf16 input runs through_float (layers/dispatch.h) on both
+// devices: the float32 op on converted copies, its output rounded to bf16 once, the gradients
+// flowing back through the same conversions.
 #include "layers/elementwise.h"
 
 #include "kernels/elementwise.h"
@@ -44,6 +49,16 @@ void broadcast_strides(const Shape& shape, const Shape& out, int64_t* strides) {
 }
 
 Tensor binary(BinaryOp op, const char* name, const Tensor& a, const Tensor& b) {
+  if (detail::any_bf16({a, b}) && a.defined() && b.defined()) {
+    auto f = [op, name](const Tensor& fa, const Tensor& fb) { return binary(op, name, fa, fb); };
+    // PyTorch's type promotion: bf16 with bf16 gives bf16; bf16 with a wider float type gives
+    // that type (the bf16 operand converted, differentiably, and the op run in it).
+    if (a.dtype() == b.dtype()) return detail::through_float(f, a, b);
+    const auto is_float = [](const Tensor& t) { return t.dtype() == DType::f32 || t.dtype() == DType::f64; };
+    if (is_float(b)) return f(a.to(b.dtype()), b);
+    if (is_float(a)) return f(a, b.to(a.dtype()));
+    // bf16 with int64: left to the checks below, which refuse it.
+  }
   detail::check_compatible(name, {a, b});
   const Shape out_shape = broadcast_shapes(a.shape(), b.shape(), name);
   Tensor out = Tensor::empty(out_shape, a.dtype(), a.device());
@@ -102,6 +117,7 @@ Tensor mul(const Tensor& a, const Tensor& b) { return binary(BinaryOp::mul, "mul
 Tensor div(const Tensor& a, const Tensor& b) { return binary(BinaryOp::div, "div", a, b); }
 
 Tensor affine(const Tensor& x, double alpha, double beta) {
+  if (detail::any_bf16({x})) return detail::through_float(affine, x, alpha, beta);
   detail::check_compatible("affine", {x});
   Tensor out = Tensor::empty_like(x);
   const int64_t n = x.numel();
@@ -131,6 +147,7 @@ Tensor div(const Tensor& x, double s) {
 }
 
 Tensor rdiv(double s, const Tensor& x) {
+  if (detail::any_bf16({x})) return detail::through_float(rdiv, s, x);
   detail::check_compatible("rdiv", {x});
   Tensor out = Tensor::empty_like(x);
   const int64_t n = x.numel();
@@ -152,6 +169,9 @@ Tensor rdiv(double s, const Tensor& x) {
 
 namespace {
 Tensor unary(UnaryOp op, const char* name, const Tensor& x) {
+  if (detail::any_bf16({x})) {
+    return detail::through_float([op, name](const Tensor& fx) { return unary(op, name, fx); }, x);
+  }
   detail::check_compatible(name, {x});
   Tensor out = Tensor::empty_like(x);
   const int64_t n = x.numel();
@@ -184,6 +204,15 @@ Tensor exp(const Tensor& x) { return unary(UnaryOp::exp, "exp", x); }
 Tensor log(const Tensor& x) { return unary(UnaryOp::log, "log", x); }
 
 Tensor bias_add(const Tensor& x, const Tensor& bias) {
+  if (detail::any_bf16({x, bias}) && x.defined() && bias.defined()) {
+    // A bf16 activation with its float32 bias (a parameter, as a convolution's): bf16 out, by
+    // check_mixed's rule for parameters, where type promotion would give float32.
+    if (x.dtype() == DType::bf16) {
+      if (bias.dtype() != DType::bf16) detail::check_mixed("bias_add", x, {bias});
+      return detail::through_float(bias_add, x, bias);
+    }
+    return bias_add(x, bias.to(x.dtype()));  // a bf16 bias on a wider input: promoted to it
+  }
   detail::check_compatible("bias_add", {x, bias});
   LEUKO_CHECK(x.dim() >= 2, "bias_add: input must be (N, C, ...), got ", shape_str(x.shape()));
   detail::check_rank("bias_add", "bias", bias, 1);

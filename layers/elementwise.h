@@ -6,8 +6,13 @@
 
 namespace leuko {
 
+// Every op takes bf16 too (computed in float32, the output rounded to bf16 once; no bf16
+// kernels, none of these is on a network's hot path).
+
 // a op b with numpy/PyTorch broadcasting: shapes are right-aligned, and each dimension must
 // be equal or 1 in one of them. Gradients are summed back to each input's shape.
+// Dtypes as PyTorch's promotion: equal ones, or bf16 with a wider float type, which is the
+// result's (bf16 + float32 is float32).
 Tensor add(const Tensor& a, const Tensor& b);
 Tensor sub(const Tensor& a, const Tensor& b);
 Tensor mul(const Tensor& a, const Tensor& b);
@@ -28,6 +33,7 @@ Tensor log(const Tensor& x);
 
 // out[n, c, ...] = x[n, c, ...] + bias[c]   x: (N, C, ...), bias: (C,)
 // The bias of a convolution or a linear layer; its gradient sums over N and the spatial dims.
+// A bf16 x with a float32 bias (a parameter) gives bf16, as the layers under bf16 activations.
 Tensor bias_add(const Tensor& x, const Tensor& bias);
 
 // The result shape of broadcasting a against b; throws naming `op` when they do not broadcast.

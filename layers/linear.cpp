@@ -1,5 +1,7 @@
 // linear: one gemm forward (bias added in place by the bias_add kernel), two gemms and a
-// column sum backward, recorded as one autograd node.
+// column sum backward, recorded as one autograd node. Under bf16 activations (layers/autocast.h)
+// the input is converted to bf16 and the GPU multiplies bf16 operands (a bf16 copy of the
+// weight) with cuBLAS; the CPU runs the float32 op on the same rounded values.
 #include "layers/linear.h"
 
 #include <cmath>
@@ -7,6 +9,7 @@
 #include "kernels/activation.h"
 #include "kernels/elementwise.h"
 #include "layers/activation.h"
+#include "layers/autocast.h"
 #include "layers/dispatch.h"
 #include "layers/matmul.h"
 #include "layers/reduce.h"
@@ -18,9 +21,50 @@ using detail::dispatch_float;
 
 namespace {
 
+// The bf16 op on the GPU: x (N, in) bf16, weight (out, in) and bias (out,) float32 (checked by
+// linear_impl). The product multiplies a bf16 copy of the weight; the bias is added in float.
+// The weight's gradient is written in float32 directly (cuBLAS: bf16 operands, float32 output).
+Tensor linear_bf16_cuda(const Tensor& x, const Tensor& weight, const Tensor& bias, bool relu) {
+  const int64_t N = x.size(0), out_f = weight.size(0);
+  const Tensor wb = bf16_copy(weight);                             // (out, in) bf16
+  Tensor out = Tensor::empty({N, out_f}, DType::bf16, x.device());  // (N, out) bf16
+  detail::gemm(out, x, false, wb, true);                            // (N, in) @ (out, in)^T
+  if (N > 0) {
+    LEUKO_CUDA_BRANCH({
+      if (bias.defined()) {
+        kernels::cuda::bias_add(out.data<bf16>(), out.data<bf16>(), bias.data<float>(), N, out_f, 1, relu);
+      } else if (relu) {
+        kernels::cuda::relu_forward(out.data<bf16>(), out.data<bf16>(), out.numel());
+      }
+    });
+  }
+  if (autograd::needs_record({x, weight, bias})) {
+    Tensor sx = weight.requires_grad() ? x.detach() : Tensor();
+    Tensor sw = x.requires_grad() ? wb : Tensor();
+    Tensor so = relu ? out.detach() : Tensor();
+    autograd::record(out, relu ? "linear_relu" : "linear", {x, weight, bias},
+                     [sx, sw, so](const Tensor& g_out, const std::vector<bool>& need) {
+      const Tensor g = so.defined() ? relu_grad(g_out, so) : g_out;  // (N, out) bf16
+      Tensor gx, gw, gb;
+      if (need[0]) {  // (N, out) @ (out, in) -> (N, in) bf16, as x
+        gx = Tensor::empty({g.size(0), sw.size(1)}, DType::bf16, g.device());
+        detail::gemm(gx, g, false, sw, false);
+      }
+      if (need[1]) {  // (N, out)^T @ (N, in) -> (out, in) float32, as the weight
+        gw = Tensor::empty({g.size(1), sx.size(1)}, DType::f32, g.device());
+        detail::gemm(gw, g, true, sx, false);
+      }
+      if (need[2]) gb = bias_grad_bf16(g, g.size(0), g.size(1), 1);  // (out,) float32
+      return std::vector<Tensor>{gx, gw, gb};
+    });
+  }
+  return out;
+}
+
 // linear, and relu(linear) in one op when `relu`: the ReLU rides on the bias pass.
 Tensor linear_impl(const Tensor& x, const Tensor& weight, const Tensor& bias, bool relu) {
-  if (bias.defined()) detail::check_compatible("linear", {x, weight, bias});
+  if (x.defined() && x.dtype() == DType::bf16) detail::check_mixed("linear", x, {weight, bias});  // float32 masters
+  else if (bias.defined()) detail::check_compatible("linear", {x, weight, bias});
   else detail::check_compatible("linear", {x, weight});
   LEUKO_CHECK(x.dim() == 2, "linear: input must be (N, in_features), got ", shape_str(x.shape()),
               " (flatten it first)");
@@ -33,6 +77,7 @@ Tensor linear_impl(const Tensor& x, const Tensor& weight, const Tensor& bias, bo
     LEUKO_CHECK(bias.dim() == 1 && bias.size(0) == out_f, "linear: bias must be (", out_f, ",) for weight ",
                 shape_str(weight.shape()), ", got ", shape_str(bias.shape()));
   }
+  if (x.dtype() == DType::bf16) return linear_bf16_cuda(x, weight, bias, relu);
   Tensor out = Tensor::empty({N, out_f}, x.dtype(), x.device());  // (N, out)
   detail::gemm(out, x, false, weight, true);                       // (N, in) @ (out, in)^T
   if (bias.defined() && N > 0) {  // each row gets the bias: bias_add with C = out, inner = 1
@@ -81,10 +126,26 @@ Tensor linear_impl(const Tensor& x, const Tensor& weight, const Tensor& bias, bo
 
 }  // namespace
 
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) { return linear_impl(x, weight, bias, false); }
+namespace {
+// The entry of linear and linear_relu: autocast, then the op (on the CPU, bf16 runs through
+// float32 with the weight rounded to bf16, the values the GPU multiplies).
+Tensor linear_entry(const Tensor& x_in, const Tensor& weight, const Tensor& bias, bool relu) {
+  const Tensor x = autocast_bf16(x_in);
+  if (x.defined() && x.dtype() == DType::bf16 && !x.is_cuda()) {
+    detail::check_mixed("linear", x, {weight, bias});
+    return detail::through_float([&](const Tensor& xf, const Tensor& wf) { return linear_impl(xf, wf, bias, relu); },
+                                 x, weight.to(DType::bf16));
+  }
+  return linear_impl(x, weight, bias, relu);
+}
+}  // namespace
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  return linear_entry(x, weight, bias, false);
+}
 
 Tensor linear_relu(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  return linear_impl(x, weight, bias, true);
+  return linear_entry(x, weight, bias, true);
 }
 
 // ---- Module -------------------------------------------------------------------------------------

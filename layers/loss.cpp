@@ -42,6 +42,9 @@ Tensor reduce_loss(const Tensor& loss, LossReduction reduction) {
 // ---- log_softmax --------------------------------------------------------------------------
 
 Tensor log_softmax(const Tensor& x, int64_t dim) {
+  // bf16 activations: the losses and their softmax run in float32, as under PyTorch's autocast
+  // (a bf16 exp and sum would lose the small probabilities).
+  if (x.defined() && x.dtype() == DType::bf16) return log_softmax(x.to(DType::f32), dim);
   detail::check_compatible("log_softmax", {x});
   LEUKO_CHECK(x.dim() >= 1, "log_softmax: input must have at least one dimension, got ", shape_str(x.shape()));
   LEUKO_CHECK(dim == -1 || dim == x.dim() - 1, "log_softmax: only the last dimension is supported, got dim ", dim,
@@ -139,6 +142,7 @@ Tensor cross_entropy_backward(const Saved& s, const Tensor& g) {
 }  // namespace
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEntropyOptions& options) {
+  if (logits.defined() && logits.dtype() == DType::bf16) return cross_entropy(logits.to(DType::f32), targets, options);
   check_cross_entropy(logits, targets, options);
   const int64_t N = logits.size(0), C = logits.size(1);
   const Tensor& w = options.weight;
@@ -178,6 +182,10 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEnt
 // ---- bce_with_logits ----------------------------------------------------------------------
 
 Tensor bce_with_logits(const Tensor& logits, const Tensor& targets, const Tensor& pos_weight, LossReduction reduction) {
+  if (logits.defined() && logits.dtype() == DType::bf16) {
+    return bce_with_logits(logits.to(DType::f32), targets.dtype() == DType::bf16 ? targets.to(DType::f32) : targets,
+                           pos_weight, reduction);
+  }
   detail::check_compatible("bce_with_logits", {logits, targets});
   LEUKO_CHECK(targets.shape() == logits.shape(), "bce_with_logits: targets ", shape_str(targets.shape()),
               " must have the shape of the logits ", shape_str(logits.shape()));

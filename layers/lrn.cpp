@@ -16,6 +16,11 @@ namespace kc = kernels::cpu;
 namespace kg = kernels::cuda;
 
 Tensor local_response_norm(const Tensor& x, int64_t size, double alpha, double beta, double k) {
+  // bf16 activations: no bf16 kernel (no network of leuko's uses it); float32 on both devices.
+  if (x.defined() && x.dtype() == DType::bf16) {
+    return detail::through_float(
+        [&](const Tensor& xf) { return local_response_norm(xf, size, alpha, beta, k); }, x);
+  }
   detail::check_compatible("local_response_norm", {x});
   LEUKO_CHECK(x.dim() >= 3, "local_response_norm: input must be (N, C, ...) with at least 3 dimensions, got ",
               shape_str(x.shape()));

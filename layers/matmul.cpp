@@ -12,9 +12,21 @@ void gemm(const Tensor& out, const Tensor& a, bool trans_a, const Tensor& b, boo
   const int64_t M = trans_a ? a.size(1) : a.size(0), K = trans_a ? a.size(0) : a.size(1);
   const int64_t N = trans_b ? b.size(0) : b.size(1);
   const int64_t lda = a.size(1), ldb = b.size(1), ldc = out.size(1);
-  if (out.is_cuda()) {
+  const float beta = accumulate ? 1.f : 0.f;
+  if (out.is_cuda() && a.dtype() == DType::bf16) {  // bf16 activations: out bf16 or float32
+    LEUKO_CHECK(b.dtype() == DType::bf16, "matmul: a bf16 operand with a ", dtype_name(b.dtype()), " one");
+    LEUKO_CUDA_BRANCH({
+      if (out.dtype() == DType::bf16) {
+        kernels::cuda::gemm(trans_a, trans_b, M, N, K, 1.f, a.data<bf16>(), lda, b.data<bf16>(), ldb, beta,
+                            out.data<bf16>(), ldc);
+      } else {
+        kernels::cuda::gemm(trans_a, trans_b, M, N, K, 1.f, a.data<bf16>(), lda, b.data<bf16>(), ldb, beta,
+                            out.data<float>(), ldc);
+      }
+    });
+  } else if (out.is_cuda()) {
     LEUKO_CUDA_BRANCH(kernels::cuda::gemm(trans_a, trans_b, M, N, K, 1.f, a.data<float>(), lda, b.data<float>(), ldb,
-                                          accumulate ? 1.f : 0.f, out.data<float>(), ldc));
+                                          beta, out.data<float>(), ldc));
   } else {
     dispatch_float(out, "matmul", [&](auto tag) {
       using T = decltype(tag);
@@ -26,6 +38,8 @@ void gemm(const Tensor& out, const Tensor& a, bool trans_a, const Tensor& b, boo
 }  // namespace detail
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  // bf16 operands (not on a network's path: linear has its own bf16 op) run through float32.
+  if (detail::any_bf16({a, b}) && a.dtype() == b.dtype()) return detail::through_float(matmul, a, b);
   detail::check_compatible("matmul", {a, b});
   detail::check_rank("matmul", "first operand", a, 2);
   detail::check_rank("matmul", "second operand", b, 2);

@@ -1,6 +1,10 @@
 // Pooling: forward through kernels/pool.h, backward recorded beside it. Max pooling saves its
 // argmax indices (int64, as PyTorch's) rather than its input: the backward needs only where
 // each maximum was. The average poolings save nothing but the shape.
+//
+// bf16 activations: pooling keeps its input's dtype. On the GPU the kernels are bf16-native
+// (load, compute in float, round once); on the CPU a bf16 input runs the float32 op on a
+// converted copy (detail::through_float), the reference the GPU is tested against.
 #include "layers/pool.h"
 
 #include "kernels/pool.h"
@@ -25,10 +29,31 @@ int64_t pool_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad
 
 namespace {
 
+// A bf16 tensor on the CPU: its op runs through_float.
+bool cpu_bf16(const Tensor& x) { return x.defined() && x.dtype() == DType::bf16 && !x.is_cuda(); }
+
+// The input of a pooling op: float32, float64 (CPU) or bf16. check_compatible rejects bf16 on
+// the GPU, where these ops have bf16 kernels.
+void check_input(const char* op, const Tensor& x) {
+  if (x.defined() && x.dtype() == DType::bf16) return;
+  detail::check_compatible(op, {x});
+}
+
+// Calls f(T{}) with T = float or bf16, the storage type of a CUDA tensor (the kernels in
+// kernels/pool.h have an overload for each).
+template <typename F>
+void dispatch_cuda(const Tensor& t, F&& f) {
+  if (t.dtype() == DType::bf16) {
+    f(bf16{});
+  } else {
+    f(float{});
+  }
+}
+
 // Checks the arguments of a pooling op and returns its geometry.
 kernels::Pool2d pool_geometry(const char* op, const Tensor& x, int64_t kernel, int64_t stride, int64_t padding,
                               bool ceil_mode) {
-  detail::check_compatible(op, {x});
+  check_input(op, x);
   detail::check_rank(op, "input", x, 4);
   LEUKO_CHECK(kernel >= 1 && stride >= 1 && padding >= 0, op, ": kernel ", kernel, ", stride ", stride,
               " and padding ", padding, " must be >= 1, >= 1 and >= 0");
@@ -51,12 +76,20 @@ kernels::Pool2d pool_geometry(const char* op, const Tensor& x, int64_t kernel, i
 
 std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding,
                                                   bool ceil_mode) {
+  if (cpu_bf16(x)) {
+    // The float32 op picks the same values (exact in bf16) and the same argmax.
+    auto [out, indices] = max_pool2d_with_indices(x.to(DType::f32), kernel, stride, padding, ceil_mode);
+    return {out.to(DType::bf16), indices};
+  }
   const kernels::Pool2d p = pool_geometry("max_pool2d", x, kernel, stride, padding, ceil_mode);
   const Shape out_shape{x.size(0), x.size(1), p.OH, p.OW};
   Tensor out = Tensor::empty(out_shape, x.dtype(), x.device());
   Tensor indices = Tensor::empty(out_shape, DType::i64, x.device());  // (N, C, OH, OW) argmax h * W + w
   if (x.is_cuda()) {
-    LEUKO_CUDA_BRANCH(kg::max_pool2d_forward(out.data<float>(), indices.data<int64_t>(), x.data<float>(), p));
+    LEUKO_CUDA_BRANCH(dispatch_cuda(x, [&](auto tag) {
+      using T = decltype(tag);
+      kg::max_pool2d_forward(out.data<T>(), indices.data<int64_t>(), x.data<T>(), p);
+    }));
   } else {
     dispatch_float(x, "max_pool2d", [&](auto tag) {
       using T = decltype(tag);
@@ -69,7 +102,10 @@ std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, int64_t kerne
     autograd::record(out, "max_pool2d", {x}, [p, in_shape, idx](const Tensor& g, const std::vector<bool>&) {
       Tensor gx = Tensor::empty(in_shape, g.dtype(), g.device());  // (N, C, H, W)
       if (g.is_cuda()) {
-        LEUKO_CUDA_BRANCH(kg::max_pool2d_backward(gx.data<float>(), g.data<float>(), idx.data<int64_t>(), p));
+        LEUKO_CUDA_BRANCH(dispatch_cuda(g, [&](auto tag) {
+          using T = decltype(tag);
+          kg::max_pool2d_backward(gx.data<T>(), g.data<T>(), idx.data<int64_t>(), p);
+        }));
       } else {
         dispatch_float(g, "max_pool2d backward", [&](auto tag) {
           using T = decltype(tag);
@@ -88,10 +124,14 @@ Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
 
 Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding, bool ceil_mode,
                   bool count_include_pad) {
+  if (cpu_bf16(x)) return detail::through_float(avg_pool2d, x, kernel, stride, padding, ceil_mode, count_include_pad);
   const kernels::Pool2d p = pool_geometry("avg_pool2d", x, kernel, stride, padding, ceil_mode);
   Tensor out = Tensor::empty({x.size(0), x.size(1), p.OH, p.OW}, x.dtype(), x.device());
   if (x.is_cuda()) {
-    LEUKO_CUDA_BRANCH(kg::avg_pool2d_forward(out.data<float>(), x.data<float>(), p, count_include_pad));
+    LEUKO_CUDA_BRANCH(dispatch_cuda(x, [&](auto tag) {
+      using T = decltype(tag);
+      kg::avg_pool2d_forward(out.data<T>(), x.data<T>(), p, count_include_pad);
+    }));
   } else {
     dispatch_float(x, "avg_pool2d", [&](auto tag) {
       using T = decltype(tag);
@@ -103,7 +143,10 @@ Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
     auto backward = [p, in_shape, count_include_pad](const Tensor& g, const std::vector<bool>&) {
       Tensor gx = Tensor::empty(in_shape, g.dtype(), g.device());  // (N, C, H, W)
       if (g.is_cuda()) {
-        LEUKO_CUDA_BRANCH(kg::avg_pool2d_backward(gx.data<float>(), g.data<float>(), p, count_include_pad));
+        LEUKO_CUDA_BRANCH(dispatch_cuda(g, [&](auto tag) {
+          using T = decltype(tag);
+          kg::avg_pool2d_backward(gx.data<T>(), g.data<T>(), p, count_include_pad);
+        }));
       } else {
         dispatch_float(g, "avg_pool2d backward", [&](auto tag) {
           using T = decltype(tag);
@@ -118,7 +161,8 @@ Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
 }
 
 Tensor adaptive_avg_pool2d(const Tensor& x, int64_t out_h, int64_t out_w) {
-  detail::check_compatible("adaptive_avg_pool2d", {x});
+  if (cpu_bf16(x)) return detail::through_float(adaptive_avg_pool2d, x, out_h, out_w);
+  check_input("adaptive_avg_pool2d", x);
   detail::check_rank("adaptive_avg_pool2d", "input", x, 4);
   LEUKO_CHECK(out_h >= 1 && out_w >= 1, "adaptive_avg_pool2d: output size ", out_h, "x", out_w, " must be positive");
   LEUKO_CHECK(x.size(2) >= 1 && x.size(3) >= 1, "adaptive_avg_pool2d: empty input plane ", shape_str(x.shape()));
@@ -127,7 +171,10 @@ Tensor adaptive_avg_pool2d(const Tensor& x, int64_t out_h, int64_t out_w) {
   p.H = x.size(2), p.W = x.size(3), p.OH = out_h, p.OW = out_w;
   Tensor out = Tensor::empty({x.size(0), x.size(1), out_h, out_w}, x.dtype(), x.device());
   if (x.is_cuda()) {
-    LEUKO_CUDA_BRANCH(kg::adaptive_avg_pool2d_forward(out.data<float>(), x.data<float>(), p));
+    LEUKO_CUDA_BRANCH(dispatch_cuda(x, [&](auto tag) {
+      using T = decltype(tag);
+      kg::adaptive_avg_pool2d_forward(out.data<T>(), x.data<T>(), p);
+    }));
   } else {
     dispatch_float(x, "adaptive_avg_pool2d", [&](auto tag) {
       using T = decltype(tag);
@@ -139,7 +186,10 @@ Tensor adaptive_avg_pool2d(const Tensor& x, int64_t out_h, int64_t out_w) {
     autograd::record(out, "adaptive_avg_pool2d", {x}, [p, in_shape](const Tensor& g, const std::vector<bool>&) {
       Tensor gx = Tensor::empty(in_shape, g.dtype(), g.device());  // (N, C, H, W)
       if (g.is_cuda()) {
-        LEUKO_CUDA_BRANCH(kg::adaptive_avg_pool2d_backward(gx.data<float>(), g.data<float>(), p));
+        LEUKO_CUDA_BRANCH(dispatch_cuda(g, [&](auto tag) {
+          using T = decltype(tag);
+          kg::adaptive_avg_pool2d_backward(gx.data<T>(), g.data<T>(), p);
+        }));
       } else {
         dispatch_float(g, "adaptive_avg_pool2d backward", [&](auto tag) {
           using T = decltype(tag);

@@ -2,6 +2,7 @@
 //
 // All take x: (N, C, H, W) and follow PyTorch's semantics exactly (output sizes, ceil_mode,
 // padding, tie-breaking, divisors), so a torchvision network pools to the same shapes and values.
+// x may be bf16 (tensor/device.h bf16_activations()): the output, and x's gradient, are bf16.
 #pragma once
 
 #include <cstdint>

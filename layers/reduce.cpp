@@ -1,6 +1,10 @@
 // Reductions: sum_to is the one kernel (kernels/reduce.h); sum and mean over dims are sum_to
 // with the summed dims set to 1, then a reshape. The gradient of a sum is an expand, and the
 // gradient of an expand is a sum_to.
+//
+// bf16 activations: a bf16 input is reduced through_float on both devices (a float32 copy,
+// the result rounded to bf16 once). No network reduces a bf16 activation on its hot path (the
+// bias gradient of a bf16 layer calls the bf16 kernel of kernels/reduce.h directly).
 #include "layers/reduce.h"
 
 #include <algorithm>
@@ -16,6 +20,8 @@ namespace kc = kernels::cpu;
 namespace kg = kernels::cuda;
 
 namespace {
+
+bool is_bf16(const Tensor& x) { return x.defined() && x.dtype() == DType::bf16; }
 
 // x's shape left-padded with 1s to `rank` dims.
 Shape pad_left(const Shape& s, size_t rank) {
@@ -78,6 +84,7 @@ void check_broadcastable(const Shape& small, const Shape& big, const char* op) {
 
 // Sum (scale 1) or mean (scale 1/count) over dims, with the reduced dims kept as 1 in `kept`.
 Tensor reduce_dims(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim, bool is_mean) {
+  if (is_bf16(x)) return detail::through_float(reduce_dims, x, dims, keepdim, is_mean);
   const char* name = is_mean ? "mean" : "sum";
   detail::check_compatible(name, {x});
   LEUKO_CHECK(x.dim() <= kernels::kMaxDims, name, ": at most ", kernels::kMaxDims, " dimensions");
@@ -125,6 +132,7 @@ Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
 
 Tensor sum_to(const Tensor& x, const Shape& shape) {
   if (x.shape() == shape) return x;
+  if (is_bf16(x)) return detail::through_float(sum_to, x, shape);
   detail::check_compatible("sum_to", {x});
   check_broadcastable(shape, x.shape(), "sum_to");
   Tensor out = reduce_kernel(x, pad_left(shape, size_t(x.dim())), 1.0).reshape(shape);
@@ -139,6 +147,7 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
 
 Tensor expand(const Tensor& x, const Shape& shape) {
   if (x.shape() == shape) return x;
+  if (is_bf16(x)) return detail::through_float(expand, x, shape);
   detail::check_compatible("expand", {x});
   check_broadcastable(x.shape(), shape, "expand");
   Tensor out = expand_kernel(x, shape, 1.0);

@@ -1,4 +1,5 @@
 // Differentiable sum and mean reductions, and broadcasting (their adjoint).
+// A bf16 x gives a bf16 result: the float32 op on its values, rounded once.
 #pragma once
 
 #include <vector>

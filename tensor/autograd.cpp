@@ -39,11 +39,13 @@ void accumulate_into(const Tensor& grad, const Tensor& g) {
   const int64_t n = grad.numel();
   if (grad.is_cuda()) {
 #if LEUKO_WITH_CUDA
-    kernels::cuda::accumulate(grad.data<float>(), g.data<float>(), n);
+    if (grad.dtype() == DType::bf16) kernels::cuda::accumulate(grad.data<bf16>(), g.data<bf16>(), n);
+    else kernels::cuda::accumulate(grad.data<float>(), g.data<float>(), n);
 #endif
     return;
   }
-  if (grad.dtype() == DType::f64) kernels::cpu::accumulate(grad.data<double>(), g.data<double>(), n);
+  if (grad.dtype() == DType::bf16) kernels::cpu::accumulate(grad.data<bf16>(), g.data<bf16>(), n);
+  else if (grad.dtype() == DType::f64) kernels::cpu::accumulate(grad.data<double>(), g.data<double>(), n);
   else kernels::cpu::accumulate(grad.data<float>(), g.data<float>(), n);
 }
 

@@ -1,6 +1,7 @@
 #include "tensor/device.h"
 
 #include <atomic>
+#include <cstdlib>
 
 #include "tensor/check.h"
 
@@ -48,6 +49,14 @@ std::atomic<bool> g_deterministic{false};
 
 void set_precision(Precision p) { g_precision = p; }
 Precision precision() { return g_precision; }
+
+bool bf16_activations() {
+  static const bool allowed = [] {
+    const char* env = std::getenv("LEUKO_BF16_ACTIVATIONS");
+    return env == nullptr || std::string(env) != "0";
+  }();
+  return allowed && g_precision == Precision::bf16;
+}
 
 void set_deterministic(bool on) { g_deterministic = on; }
 bool deterministic() { return g_deterministic; }

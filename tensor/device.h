@@ -23,10 +23,20 @@ void cuda_synchronize();
 //   fp32: strict IEEE float32 (cuBLAS and cuDNN without TF32): the default, so GPU results
 //         compare with the CPU reference like with like.
 //   tf32: float32 storage, TF32 tensor-core products.
-//   bf16: bf16 products with float32 accumulation and master weights (mixed precision).
+//   bf16: mixed precision as PyTorch's autocast(bfloat16): bf16 activations and products with
+//         float32 accumulation, float32 master weights (see bf16_activations()).
 enum class Precision { fp32, tf32, bf16 };
 void set_precision(Precision p);
 Precision precision();
+// True under Precision::bf16: the networks' activations are stored in bfloat16, as under
+// PyTorch's autocast(bfloat16). conv2d and linear take a bf16 input (converting a float32 one)
+// and return bf16, converting their float32 weights inside the op; batch norm, ReLU, pooling,
+// dropout and concatenation keep their input's dtype; the losses convert their input to float32.
+// Parameters, their gradients and the optimizer's state stay float32. Setting the environment
+// variable LEUKO_BF16_ACTIVATIONS=0 turns this off (bf16 then means float32 tensors with bf16
+// matrix products and TF32 convolutions, as before version 7 of docs/PERFORMANCE.md), for
+// comparing the two.
+bool bf16_activations();
 const char* precision_name(Precision p);
 // Parses "fp32", "tf32" or "bf16"; throws Error naming the text otherwise.
 Precision parse_precision(const std::string& text);

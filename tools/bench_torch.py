@@ -3,7 +3,8 @@
 
   tools/bench_torch.py --model resnet50 [--batch 64] [--precision fp32|tf32|bf16] [--steps 10]
                        [--windows 5] [--warmup 5] [--classes 4] [--input S]
-                       [--device auto|cpu|cuda] [--max-seconds S] [--seed 0] [--profile N] [--json]
+                       [--device auto|cpu|cuda] [--max-seconds S] [--seed 0] [--profile N]
+                       [--memory-format auto|nchw|channels_last] [--json]
   tools/bench_torch.py --cells resnet50:fp32:64,resnet50:bf16:256 [same options]
       Several cells in one process (CUDA and cuDNN start once), one JSON line per cell as it
       finishes; a cell that fails prints {"model", "precision", "batch", "error"} and the next
@@ -18,6 +19,9 @@ batch made once on the device. PyTorch eager, cudnn.benchmark on.
   tf32: TF32 on for both
   bf16: torch.autocast(bfloat16) around forward and loss, model and input channels_last
         (TF32 on for what autocast leaves in float32)
+--memory-format: auto (the default: channels_last for bf16, NCHW otherwise, as above), or
+  nchw / channels_last for every precision: what the layout alone is worth on this card
+  (leuko's tensors are NCHW; docs/PERFORMANCE.md version 7).
 Warm-up steps (the first one also counts the multiply-adds with forward hooks), then timed
 windows of `steps` steps: torch.cuda.Event on the GPU, the host clock on the CPU. The JSON keys
 are leuko's (tools/leuko/bench.h), plus torch_version. Runs on the CPU too (for testing).
@@ -134,7 +138,10 @@ def run_bench(a):
     g = torch.Generator().manual_seed(a.seed + 1)
     x = torch.randn(a.batch, 3, side, side, generator=g).to(device)  # (N, 3, S, S)
     y = torch.randint(0, a.classes, (a.batch,), generator=g).to(device)  # (N,) int64
-    if bf16:
+    if a.memory_format not in ("auto", "nchw", "channels_last"):
+        raise ValueError(f"--memory-format {a.memory_format!r} is not one of auto, nchw, channels_last")
+    channels_last = a.memory_format == "channels_last" or (a.memory_format == "auto" and bf16)
+    if channels_last:
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
@@ -187,6 +194,7 @@ def run_bench(a):
     r = {
         "framework": "torch", "torch_version": torch.__version__,
         "model": a.model, "batch": a.batch, "input": side, "classes": a.classes, "precision": a.precision,
+        "memory_format": "channels_last" if channels_last else "nchw",
         "device": device.type, "card": card_name(device), "warmup": a.warmup, "steps": a.steps,
         "windows": len(window_ms),
         "images_per_s": statistics.median(ips), "images_per_s_min": min(ips), "images_per_s_max": max(ips),
@@ -258,6 +266,7 @@ def main():
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     ap.add_argument("--max-seconds", type=float, default=0, help="start no new window after this (0: no limit)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--memory-format", default="auto", help="auto (channels_last for bf16), nchw or channels_last")
     ap.add_argument("--profile", type=int, default=0,
                     help="after the timed windows, profile this many steps op by op (tools/torch_profile.py)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")

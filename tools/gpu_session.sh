@@ -4,8 +4,10 @@
 #   1. tools/gpu_check.sh -L gpu --no-equivalence --profile: the build, the GPU tests, and the
 #      speed table against PyTorch with both sides' op-by-op profiles (bench/profile.md), the
 #      table capped at GPU_SESSION_BENCH seconds (default 240);
+#   1b. the bf16 cells again with LEUKO_BF16_ACTIVATIONS=0 (version 6's bf16), and PyTorch's
+#      ResNet-50 and VGG16 bf16 cells in NCHW (what channels_last is worth), about 1.5 minutes;
 #   2. tools/reproduce.sh --models $GPU_SESSION_MODELS (default resnet50,alexnet: the two rows
-#      short of the study) within GPU_SESSION_REPRO seconds (default 240), run folders on tmpfs;
+#      short of the study) within GPU_SESSION_REPRO seconds (default 200), run folders on tmpfs;
 #   3. the run folders without their checkpoints packed into $OUT/runs.tgz (the device tool
 #      brings back only a few files from $OUT).
 # Run it from the repository root with the images staged (../shared/tools/stage-gpu-inputs
@@ -25,12 +27,36 @@ OUT="$out" LEUKO_BENCH_BUDGET="${GPU_SESSION_BENCH:-240}" bash "$root/tools/gpu_
 echo "(step 1: $(($(date +%s) - start)) s)"
 
 echo
+echo "== 1b. bf16 with float32 activations (LEUKO_BF16_ACTIVATIONS=0, bf16 as in version 6), for comparison =="
+# docs/PERFORMANCE.md version 7: the bf16 column of step 1 has bf16 activations; these are the
+# same cells the old way, in the same call on the same card.
+for cell in resnet50:64 vgg16:64 alexnet:64 googlenet:64; do
+  LEUKO_BF16_ACTIVATIONS=0 timeout 60 "${LEUKO_BUILD_DIR:-$root/build-gpu}/leuko" bench --model "${cell%%:*}" \
+    --batch "${cell##*:}" --precision bf16 --warmup 3 --steps 5 --windows 3 2>&1 |
+    grep -E "leuko bench|activations|images/s|memory|peak|error" || rc=1
+done
+# What the layout alone is worth to PyTorch on this card: its bf16 cells with NCHW tensors (the
+# table's PyTorch bf16 column is channels_last), to weigh optimisation 3 (NHWC) for leuko.
+timeout 90 "${LEUKO_PYTHON:-python3}" "$root/tools/bench_torch.py" --cells resnet50:bf16:64,vgg16:bf16:64 \
+  --memory-format nchw --warmup 3 --steps 5 --windows 3 2>&1 |
+  "${LEUKO_PYTHON:-python3}" -c 'import json, sys
+for line in sys.stdin:
+    try:
+        r = json.loads(line)
+    except ValueError:
+        continue
+    print("torch", r.get("model"), r.get("precision"), r.get("batch"), r.get("memory_format"),
+          "images/s %.1f" % r["images_per_s"] if "images_per_s" in r else r.get("error"),
+          "peak MiB %.0f" % (r["peak_bytes"] / 2**20) if r.get("peak_bytes") else "")' || rc=1
+echo "(step 1b: $(($(date +%s) - start)) s)"
+
+echo
 echo "== 2. reproduction: ${GPU_SESSION_MODELS:-resnet50,alexnet} =="
 runs=/dev/shm/leuko-session
 [ -d /dev/shm ] || runs=$out/session-runs
 rm -rf "$runs"
 OUT="$runs" bash "$root/tools/reproduce.sh" --models "${GPU_SESSION_MODELS:-resnet50,alexnet}" \
-  --deadline "${GPU_SESSION_REPRO:-240}" || rc=1
+  --deadline "${GPU_SESSION_REPRO:-200}" || rc=1
 tar czf "$out/runs.tgz" -C "$runs" --exclude='*.safetensors' . 2>/dev/null || rc=1
 echo "(steps 1 and 2: $(($(date +%s) - start)) s; run folders without checkpoints in $out/runs.tgz)"
 exit $rc

@@ -29,6 +29,7 @@ FORWARD = [
     (r"linear|addmm|matmul|::mm$", "linear"), (r"dropout", "dropout"), (r"::cat$", "cat"),
     (r"cross_entropy|log_softmax|nll_loss", "cross_entropy"), (r"flatten|view|reshape", "reshape"),
     (r"local_response_norm", "local_response_norm"), (r"::add", "add"), (r"::mul", "mul"),
+    (r"::to$|::_to_copy", "to_dtype"),  # autocast's conversions (leuko: Tensor::to, "to_dtype")
 ]
 # Autograd nodes of the backward.
 BACKWARD = [
@@ -37,6 +38,7 @@ BACKWARD = [
     (r"Addmm|^Mm|^TBackward|Linear", "linear"), (r"Dropout", "dropout"), (r"^Cat", "cat"),
     (r"NllLoss|LogSoftmax", "cross_entropy"), (r"View|Reshape|Flatten|Unsafe", "reshape"),
     (r"AccumulateGrad", "accumulate"), (r"^AddBackward", "add"), (r"^MulBackward", "mul"),
+    (r"ToCopy", "to_dtype"),
 ]
 ENGINE = "autograd::engine::evaluate_function: "
 

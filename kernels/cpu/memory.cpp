@@ -49,6 +49,12 @@ LEUKO_CONVERT(int64_t, double)
 LEUKO_CONVERT(float, int64_t)
 LEUKO_CONVERT(double, int64_t)
 #undef LEUKO_CONVERT
+template <>
+void accumulate<bf16>(bf16* acc, const bf16* x, int64_t n) {
+#pragma omp parallel for if (n > (1 << 16))
+  for (int64_t i = 0; i < n; i++) acc[i] = float_to_bf16(bf16_to_float(acc[i]) + bf16_to_float(x[i]));
+}
+
 template void accumulate<float>(float*, const float*, int64_t);
 template void accumulate<double>(double*, const double*, int64_t);
 

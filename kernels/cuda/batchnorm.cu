@@ -9,6 +9,13 @@
 //
 // The forward statistics use Welford's running (count, mean, M2) per thread and Chan's
 // formula to merge them: one pass over x, and no cancellation of E[x^2] - E[x]^2 in float32.
+//
+// bf16 activations: the kernels are templated on T, the storage type of the activations (x, y,
+// dy, dx, the fused ReLU's output): float, or __nv_bfloat16 under bf16 activations. They load
+// into float, compute in float and store with one rounding (common.cuh's load/store<T>);
+// everything per channel (mean, invstd, weight, bias, running statistics, sums, scratch) is
+// float32 either way, as PyTorch's batch norm keeps its statistics in float for half inputs.
+// For T = float, load and store are the identity: the float32 kernels are unchanged.
 #include <algorithm>
 
 #include "kernels/batchnorm.h"
@@ -83,7 +90,8 @@ int grid_for(int64_t blocks) { return int(std::min<int64_t>(std::max<int64_t>(bl
 // ---- Forward ------------------------------------------------------------------------------
 
 // Block b reduces chunk (b % chunks) of channel (b / chunks) to partial[b] = (n, mean, m2).
-__global__ void stats_partial_kernel(float* partial /* (C * chunks, 3) */, const float* x /* (N, C, HW) */, int64_t N,
+template <typename T>
+__global__ void stats_partial_kernel(float* partial /* (C * chunks, 3) */, const T* x /* (N, C, HW) */, int64_t N,
                                      int64_t C, int64_t HW, int64_t chunks) {
   __shared__ Welford scratch[32];
   const int64_t M = N * HW, chunk_len = (M + chunks - 1) / chunks;
@@ -92,7 +100,7 @@ __global__ void stats_partial_kernel(float* partial /* (C * chunks, 3) */, const
     Welford w{0.f, 0.f, 0.f};
     ChannelWalk walk(begin + threadIdx.x, blockDim.x, HW);
     for (int64_t j = begin + threadIdx.x; j < end; j += blockDim.x) {
-      const float v = x[walk.offset(c, C, HW)];
+      const float v = load(x[walk.offset(c, C, HW)]);
       w.n += 1.f;
       const float delta = v - w.mean;
       w.mean += delta / w.n;
@@ -129,27 +137,34 @@ __global__ void invstd_kernel(float* invstd, const float* var, int64_t C, float 
   LEUKO_GRID_STRIDE(c, C) invstd[c] = 1.f / sqrtf(var[c] + eps);
 }
 
-__global__ void normalize_kernel(float* y, const float* x, const float* mean, const float* invstd, const float* weight,
-                                 const float* bias, int64_t total, int64_t C, int64_t HW, bool relu) {
+// y = (x - mean) * invstd * weight + bias (then the ReLU), in float, rounded to T once.
+template <typename T>
+__global__ void normalize_kernel(T* y /* (N, C, HW) */, const T* x /* (N, C, HW) */, const float* mean,
+                                 const float* invstd, const float* weight, const float* bias, int64_t total, int64_t C,
+                                 int64_t HW, bool relu) {
   LEUKO_GRID_STRIDE(idx, total) {
     const int64_t c = (idx / HW) % C;
     const float scale = invstd[c] * (weight != nullptr ? weight[c] : 1.f);
-    const float v = (x[idx] - mean[c]) * scale + (bias != nullptr ? bias[c] : 0.f);
-    y[idx] = !relu || !(v <= 0.f) ? v : 0.f;  // a fused ReLU as relu_forward: NaN stays NaN
+    const float v = (load(x[idx]) - mean[c]) * scale + (bias != nullptr ? bias[c] : 0.f);
+    y[idx] = store<T>(!relu || !(v <= 0.f) ? v : 0.f);  // a fused ReLU as relu_forward: NaN stays NaN
   }
 }
 
-// dy, or dy masked by a fused ReLU's output (0 where the output is not positive).
-__device__ __forceinline__ float masked(const float* dy, const float* relu_out, int64_t i) {
-  return relu_out == nullptr || relu_out[i] > 0.f ? dy[i] : 0.f;
+// dy, or dy masked by a fused ReLU's output (0 where the output is not positive). A bf16
+// output keeps the sign of the float it was rounded from, so its mask is the float's (but for
+// positive floats below bf16's smallest step, 2^-133, which round to 0 and pass no gradient).
+template <typename T>
+__device__ __forceinline__ float masked(const T* dy, const T* relu_out, int64_t i) {
+  return relu_out == nullptr || load(relu_out[i]) > 0.f ? load(dy[i]) : 0.f;
 }
 
 // ---- Backward -----------------------------------------------------------------------------
 
 // Block b sums chunk (b % chunks) of channel (b / chunks): partial[b] = (sum dy, sum dy * (x - mean)).
-__global__ void sums_partial_kernel(float* partial /* (C * chunks, 2) */, const float* dy /* (N, C, HW) */,
-                                    const float* x /* (N, C, HW) */, const float* mean /* (C,) */, int64_t N, int64_t C,
-                                    int64_t HW, int64_t chunks, const float* relu_out /* (N, C, HW) or null */) {
+template <typename T>
+__global__ void sums_partial_kernel(float* partial /* (C * chunks, 2) */, const T* dy /* (N, C, HW) */,
+                                    const T* x /* (N, C, HW) */, const float* mean /* (C,) */, int64_t N, int64_t C,
+                                    int64_t HW, int64_t chunks, const T* relu_out /* (N, C, HW) or null */) {
   __shared__ float scratch[32];
   const int64_t M = N * HW, chunk_len = (M + chunks - 1) / chunks;
   for (int64_t b = blockIdx.x; b < C * chunks; b += gridDim.x) {
@@ -161,7 +176,7 @@ __global__ void sums_partial_kernel(float* partial /* (C * chunks, 2) */, const 
       const int64_t o = walk.offset(c, C, HW);
       const float g = masked(dy, relu_out, o);
       s += g;
-      sx += g * (x[o] - mu);
+      sx += g * (load(x[o]) - mu);
       walk.next(HW);
     }
     s = block_sum(s, scratch);
@@ -186,18 +201,19 @@ __global__ void sums_finish_kernel(float* sum_dy, float* sum_dy_xhat, const floa
   }
 }
 
-__global__ void backward_input_kernel(float* dx, const float* dy, const float* x, const float* mean,
-                                      const float* invstd, const float* weight, const float* sum_dy,
+template <typename T>
+__global__ void backward_input_kernel(T* dx /* (N, C, HW) */, const T* dy /* (N, C, HW) */, const T* x /* (N, C, HW) */,
+                                      const float* mean, const float* invstd, const float* weight, const float* sum_dy,
                                       const float* sum_dy_xhat, int64_t total, int64_t C, int64_t HW, float inv_m,
-                                      bool training, const float* relu_out) {
+                                      bool training, const T* relu_out /* (N, C, HW) or null */) {
   LEUKO_GRID_STRIDE(idx, total) {
     const int64_t c = (idx / HW) % C;
     const float k = invstd[c] * (weight != nullptr ? weight[c] : 1.f);
     if (training) {
-      const float xhat = (x[idx] - mean[c]) * invstd[c];
-      dx[idx] = k * (masked(dy, relu_out, idx) - sum_dy[c] * inv_m - xhat * (sum_dy_xhat[c] * inv_m));
+      const float xhat = (load(x[idx]) - mean[c]) * invstd[c];
+      dx[idx] = store<T>(k * (masked(dy, relu_out, idx) - sum_dy[c] * inv_m - xhat * (sum_dy_xhat[c] * inv_m)));
     } else {
-      dx[idx] = k * masked(dy, relu_out, idx);
+      dx[idx] = store<T>(k * masked(dy, relu_out, idx));
     }
   }
 }
@@ -208,8 +224,13 @@ __global__ void increment_kernel(int64_t* counter) { *counter += 1; }
 
 int64_t batchnorm_scratch(int64_t N, int64_t C, int64_t HW) { return 3 * C * chunks_for(N, C, HW); }
 
-void batchnorm_stats(float* mean, float* invstd, float* running_mean, float* running_var, const float* x, int64_t N,
-                     int64_t C, int64_t HW, double momentum, double eps, float* scratch) {
+// ---- Launches, for T = float or __nv_bfloat16 (the public overloads below cast with dev()) ----
+
+namespace {
+
+template <typename T>
+void launch_stats(float* mean, float* invstd, float* running_mean, float* running_var, const T* x, int64_t N, int64_t C,
+                  int64_t HW, double momentum, double eps, float* scratch) {
   if (C == 0) return;
   const int64_t chunks = chunks_for(N, C, HW);
   stats_partial_kernel<<<grid_for(C * chunks), kThreads, 0, stream()>>>(scratch, x, N, C, HW, chunks);
@@ -217,6 +238,49 @@ void batchnorm_stats(float* mean, float* invstd, float* running_mean, float* run
   stats_finish_kernel<<<blocks_for(C), kThreads, 0, stream()>>>(mean, invstd, running_mean, running_var, scratch, C,
                                                                 chunks, float(momentum), float(eps));
   LEUKO_CUDA_LAUNCH_CHECK();
+}
+
+template <typename T>
+void launch_normalize(T* y, const T* x, const float* mean, const float* invstd, const float* weight, const float* bias,
+                      int64_t N, int64_t C, int64_t HW, bool relu) {
+  const int64_t total = N * C * HW;
+  if (total == 0) return;
+  normalize_kernel<<<blocks_for(total), kThreads, 0, stream()>>>(y, x, mean, invstd, weight, bias, total, C, HW, relu);
+  LEUKO_CUDA_LAUNCH_CHECK();
+}
+
+template <typename T>
+void launch_backward_sums(float* sum_dy, float* sum_dy_xhat, const T* dy, const T* x, const float* mean,
+                          const float* invstd, int64_t N, int64_t C, int64_t HW, float* scratch, const T* relu_out) {
+  if (C == 0) return;
+  const int64_t chunks = chunks_for(N, C, HW);
+  sums_partial_kernel<<<grid_for(C * chunks), kThreads, 0, stream()>>>(scratch, dy, x, mean, N, C, HW, chunks,
+                                                                       relu_out);
+  LEUKO_CUDA_LAUNCH_CHECK();
+  sums_finish_kernel<<<blocks_for(C), kThreads, 0, stream()>>>(sum_dy, sum_dy_xhat, scratch, invstd, C, chunks);
+  LEUKO_CUDA_LAUNCH_CHECK();
+}
+
+template <typename T>
+void launch_backward_input(T* dx, const T* dy, const T* x, const float* mean, const float* invstd, const float* weight,
+                           const float* sum_dy, const float* sum_dy_xhat, int64_t N, int64_t C, int64_t HW,
+                           bool training, const T* relu_out) {
+  const int64_t total = N * C * HW;
+  if (total == 0) return;
+  backward_input_kernel<<<blocks_for(total), kThreads, 0, stream()>>>(
+      dx, dy, x, mean, invstd, weight, sum_dy, sum_dy_xhat, total, C, HW, 1.f / float(N * HW), training, relu_out);
+  LEUKO_CUDA_LAUNCH_CHECK();
+}
+
+}  // namespace
+
+void batchnorm_stats(float* mean, float* invstd, float* running_mean, float* running_var, const float* x, int64_t N,
+                     int64_t C, int64_t HW, double momentum, double eps, float* scratch) {
+  launch_stats(mean, invstd, running_mean, running_var, x, N, C, HW, momentum, eps, scratch);
+}
+void batchnorm_stats(float* mean, float* invstd, float* running_mean, float* running_var, const bf16* x, int64_t N,
+                     int64_t C, int64_t HW, double momentum, double eps, float* scratch) {
+  launch_stats(mean, invstd, running_mean, running_var, dev(x), N, C, HW, momentum, eps, scratch);
 }
 
 void batchnorm_invstd(float* invstd, const float* var, int64_t C, double eps) {
@@ -227,32 +291,34 @@ void batchnorm_invstd(float* invstd, const float* var, int64_t C, double eps) {
 
 void batchnorm_normalize(float* y, const float* x, const float* mean, const float* invstd, const float* weight,
                          const float* bias, int64_t N, int64_t C, int64_t HW, bool relu) {
-  const int64_t total = N * C * HW;
-  if (total == 0) return;
-  normalize_kernel<<<blocks_for(total), kThreads, 0, stream()>>>(y, x, mean, invstd, weight, bias, total, C, HW, relu);
-  LEUKO_CUDA_LAUNCH_CHECK();
+  launch_normalize(y, x, mean, invstd, weight, bias, N, C, HW, relu);
+}
+void batchnorm_normalize(bf16* y, const bf16* x, const float* mean, const float* invstd, const float* weight,
+                         const float* bias, int64_t N, int64_t C, int64_t HW, bool relu) {
+  launch_normalize(dev(y), dev(x), mean, invstd, weight, bias, N, C, HW, relu);
 }
 
 void batchnorm_backward_sums(float* sum_dy, float* sum_dy_xhat, const float* dy, const float* x, const float* mean,
                              const float* invstd, int64_t N, int64_t C, int64_t HW, float* scratch,
                              const float* relu_out) {
-  if (C == 0) return;
-  const int64_t chunks = chunks_for(N, C, HW);
-  sums_partial_kernel<<<grid_for(C * chunks), kThreads, 0, stream()>>>(scratch, dy, x, mean, N, C, HW, chunks,
-                                                                       relu_out);
-  LEUKO_CUDA_LAUNCH_CHECK();
-  sums_finish_kernel<<<blocks_for(C), kThreads, 0, stream()>>>(sum_dy, sum_dy_xhat, scratch, invstd, C, chunks);
-  LEUKO_CUDA_LAUNCH_CHECK();
+  launch_backward_sums(sum_dy, sum_dy_xhat, dy, x, mean, invstd, N, C, HW, scratch, relu_out);
+}
+void batchnorm_backward_sums(float* sum_dy, float* sum_dy_xhat, const bf16* dy, const bf16* x, const float* mean,
+                             const float* invstd, int64_t N, int64_t C, int64_t HW, float* scratch,
+                             const bf16* relu_out) {
+  launch_backward_sums(sum_dy, sum_dy_xhat, dev(dy), dev(x), mean, invstd, N, C, HW, scratch, dev(relu_out));
 }
 
 void batchnorm_backward_input(float* dx, const float* dy, const float* x, const float* mean, const float* invstd,
                               const float* weight, const float* sum_dy, const float* sum_dy_xhat, int64_t N, int64_t C,
                               int64_t HW, bool training, const float* relu_out) {
-  const int64_t total = N * C * HW;
-  if (total == 0) return;
-  backward_input_kernel<<<blocks_for(total), kThreads, 0, stream()>>>(
-      dx, dy, x, mean, invstd, weight, sum_dy, sum_dy_xhat, total, C, HW, 1.f / float(N * HW), training, relu_out);
-  LEUKO_CUDA_LAUNCH_CHECK();
+  launch_backward_input(dx, dy, x, mean, invstd, weight, sum_dy, sum_dy_xhat, N, C, HW, training, relu_out);
+}
+void batchnorm_backward_input(bf16* dx, const bf16* dy, const bf16* x, const float* mean, const float* invstd,
+                              const float* weight, const float* sum_dy, const float* sum_dy_xhat, int64_t N, int64_t C,
+                              int64_t HW, bool training, const bf16* relu_out) {
+  launch_backward_input(dev(dx), dev(dy), dev(x), mean, invstd, weight, sum_dy, sum_dy_xhat, N, C, HW, training,
+                        dev(relu_out));
 }
 
 void increment(int64_t* counter) {

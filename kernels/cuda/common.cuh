@@ -8,6 +8,7 @@
 
 #include "tensor/cuda/check_cuda.h"
 #include "tensor/cuda/context.h"
+#include "tensor/dtype.h"
 
 // for (int64_t i = first index of this thread; i < n; i += all threads in the grid)
 #define LEUKO_GRID_STRIDE(i, n)                                                       \
@@ -40,5 +41,26 @@ __device__ __forceinline__ T block_sum(T v, T* scratch) {
   v = lane < warps ? scratch[lane] : T(0);
   return warp_sum(v);
 }
+
+// ---- bf16 activations ------------------------------------------------------------------------
+// A kernel templated on its storage type T (float or __nv_bfloat16) loads into float, computes
+// in float and stores with one rounding: load(p[i]) and store<T>(v).
+__device__ __forceinline__ float load(float v) { return v; }
+__device__ __forceinline__ float load(__nv_bfloat16 v) { return __bfloat162float(v); }
+template <typename T>
+__device__ __forceinline__ T store(float v);
+template <>
+__device__ __forceinline__ float store<float>(float v) {
+  return v;
+}
+template <>
+__device__ __forceinline__ __nv_bfloat16 store<__nv_bfloat16>(float v) {
+  return __float2bfloat16_rn(v);  // round to nearest even, as float_to_bf16 on the host
+}
+// The host's bf16 (tensor/dtype.h, 16 bits of the same layout) as the device's type.
+inline __nv_bfloat16* dev(bf16* p) { return reinterpret_cast<__nv_bfloat16*>(p); }
+inline const __nv_bfloat16* dev(const bf16* p) { return reinterpret_cast<const __nv_bfloat16*>(p); }
+inline float* dev(float* p) { return p; }
+inline const float* dev(const float* p) { return p; }
 
 }  // namespace leuko::kernels::cuda

@@ -18,8 +18,11 @@
 //   - If none qualifies, or the workspace cannot be allocated, a fallback that needs no (or
 //     almost no) workspace: implicit GEMM forward, algorithm 1 for both backward passes.
 // Math type: Precision::fp32 runs CUDNN_FMA_MATH (strict float32, no TF32, so the GPU compares
-// with the CPU like with like); tf32 allows tensor cores (CUDNN_TENSOR_OP_MATH). bf16 is
-// treated as tf32 for now: the tensors are float32, so cuDNN's tensor cores see TF32 inputs.
+// with the CPU like with like); tf32 allows tensor cores (CUDNN_TENSOR_OP_MATH). bf16 tensors
+// (tensor/device.h bf16_activations(): x, w and y in bf16, products summed in float32, cuDNN's
+// "BFLOAT16" configuration) always run on the tensor cores. The data type is part of the plan's
+// key: a float32 and a bf16 convolution of the same geometry are two plans.
+// With LEUKO_BF16_ACTIVATIONS=0, Precision::bf16 convolves float32 tensors as tf32 does.
 //
 // The workspace is the caller's (kernels/conv2d.h, Workspace): layers/conv2d.cpp keeps one
 // growing buffer for every convolution of the process.
@@ -65,8 +68,8 @@ bool benchmark() {
   return on && !deterministic();
 }
 
-cudnnMathType_t math_type() {
-  return precision() == Precision::fp32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH;
+cudnnMathType_t math_type(cudnnDataType_t type) {
+  return precision() == Precision::fp32 && type == CUDNN_DATA_FLOAT ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH;
 }
 
 // ---- Descriptors (RAII) -----------------------------------------------------------------------
@@ -78,11 +81,11 @@ int as_int(int64_t v) {
 
 class TensorDesc {
  public:
-  TensorDesc(int64_t n, int64_t c, int64_t h, int64_t w) {
+  TensorDesc(int64_t n, int64_t c, int64_t h, int64_t w, cudnnDataType_t type) {
     LEUKO_CHECK(n * c * h * w <= INT_MAX, "conv2d on the GPU: a tensor of ", n * c * h * w,
                 " elements is beyond cuDNN's 2^31 limit");
     LEUKO_CUDNN_CHECK(cudnnCreateTensorDescriptor(&desc_));
-    LEUKO_CUDNN_CHECK(cudnnSetTensor4dDescriptor(desc_, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, as_int(n), as_int(c),
+    LEUKO_CUDNN_CHECK(cudnnSetTensor4dDescriptor(desc_, CUDNN_TENSOR_NCHW, type, as_int(n), as_int(c),
                                                  as_int(h), as_int(w)));
   }
   ~TensorDesc() { (void)cudnnDestroyTensorDescriptor(desc_); }
@@ -96,9 +99,9 @@ class TensorDesc {
 
 class FilterDesc {
  public:
-  FilterDesc(int64_t k, int64_t c, int64_t r, int64_t s) {  // c: input channels per group
+  FilterDesc(int64_t k, int64_t c, int64_t r, int64_t s, cudnnDataType_t type) {  // c: input channels per group
     LEUKO_CUDNN_CHECK(cudnnCreateFilterDescriptor(&desc_));
-    LEUKO_CUDNN_CHECK(cudnnSetFilter4dDescriptor(desc_, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, as_int(k), as_int(c),
+    LEUKO_CUDNN_CHECK(cudnnSetFilter4dDescriptor(desc_, type, CUDNN_TENSOR_NCHW, as_int(k), as_int(c),
                                                  as_int(r), as_int(s)));
   }
   ~FilterDesc() { (void)cudnnDestroyFilterDescriptor(desc_); }
@@ -114,7 +117,8 @@ class ConvDesc {
  public:
   explicit ConvDesc(const Conv2dShape& s) {
     LEUKO_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&desc_));
-    // CROSS_CORRELATION: PyTorch's "convolution" does not flip the kernel.
+    // CROSS_CORRELATION: PyTorch's "convolution" does not flip the kernel. The compute type is
+    // float32 for bf16 tensors too: products and sums in float, rounded to bf16 once.
     LEUKO_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(desc_, as_int(s.pad_h), as_int(s.pad_w), as_int(s.stride_h),
                                                       as_int(s.stride_w), as_int(s.dil_h), as_int(s.dil_w),
                                                       CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
@@ -130,11 +134,16 @@ class ConvDesc {
 };
 
 struct Descriptors {
-  TensorDesc x, y;  // also dx, dy
-  FilterDesc w;     // also dw
+  cudnnDataType_t type;  // of x, w and y alike: CUDNN_DATA_FLOAT or CUDNN_DATA_BFLOAT16
+  TensorDesc x, y;       // also dx, dy
+  FilterDesc w;          // also dw
   ConvDesc conv;
-  explicit Descriptors(const Conv2dShape& s)
-      : x(s.N, s.C, s.H, s.W), y(s.N, s.K, s.P, s.Q), w(s.K, s.channels_per_group(), s.R, s.S), conv(s) {
+  Descriptors(const Conv2dShape& s, cudnnDataType_t t)
+      : type(t),
+        x(s.N, s.C, s.H, s.W, t),
+        y(s.N, s.K, s.P, s.Q, t),
+        w(s.K, s.channels_per_group(), s.R, s.S, t),
+        conv(s) {
     int n = 0, k = 0, p = 0, q = 0;  // cuDNN's own output size must be ours
     LEUKO_CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(conv, x, w, &n, &k, &p, &q));
     LEUKO_CHECK(n == s.N && k == s.K && p == s.P && q == s.Q, "conv2d: cuDNN computes an output of [", n, ", ", k,
@@ -233,16 +242,17 @@ struct Choice {
 struct Plan {
   Descriptors desc;
   std::optional<Choice> choice[3];  // by direction: Forward, BackwardData, BackwardFilter
-  explicit Plan(const Conv2dShape& s) : desc(s) {}
+  Plan(const Conv2dShape& s, cudnnDataType_t type) : desc(s, type) {}
 };
 
-// Every field of the geometry, the precision (it changes the math type and so the choice) and
-// the determinism setting (a choice timed before set_deterministic(true) must not be reused).
-using Key = std::array<int64_t, 16>;
-Key key_of(const Conv2dShape& s) {
+// Every field of the geometry, the data type, the precision (it changes the math type and so
+// the choice) and the determinism setting (a choice timed before set_deterministic(true) must
+// not be reused).
+using Key = std::array<int64_t, 17>;
+Key key_of(const Conv2dShape& s, cudnnDataType_t type) {
   return {s.N,        s.C,        s.H,     s.W,     s.K,     s.R,     s.S,
           s.groups,   s.stride_h, s.stride_w, s.pad_h, s.pad_w, s.dil_h, s.dil_w,
-          int64_t(precision()), int64_t(deterministic())};
+          int64_t(type), int64_t(precision()), int64_t(deterministic())};
 }
 
 struct Cache {
@@ -276,7 +286,7 @@ Choice settle(cudnnHandle_t h, const Descriptors& d, typename Dir::Algo algo, cu
 
 template <class Dir>
 Choice choose(cudnnHandle_t h, const Descriptors& d, const Buffers& b, Workspace ws) {
-  const cudnnMathType_t math = math_type();
+  const cudnnMathType_t math = math_type(d.type);
   LEUKO_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv, math));
   int want = 0, got = 0;
   LEUKO_CUDNN_CHECK(Dir::max_count(h, &want));
@@ -311,13 +321,13 @@ Choice choose(cudnnHandle_t h, const Descriptors& d, const Buffers& b, Workspace
 }
 
 template <class Dir>
-void convolve(const Conv2dShape& s, const Buffers& b, Workspace ws) {
+void convolve(const Conv2dShape& s, cudnnDataType_t type, const Buffers& b, Workspace ws) {
   if (s.N == 0) return;  // an empty batch: nothing to compute (cuDNN rejects empty tensors)
   cudnnHandle_t h = leuko::cuda::cudnn();
   Cache& c = cache();
   std::lock_guard<std::mutex> lock(c.mutex);
-  std::unique_ptr<Plan>& plan = c.plans[key_of(s)];
-  if (!plan) plan = std::make_unique<Plan>(s);
+  std::unique_ptr<Plan>& plan = c.plans[key_of(s, type)];
+  if (!plan) plan = std::make_unique<Plan>(s, type);
   std::optional<Choice>& slot = plan->choice[Dir::kIndex];
   if (!slot) {
     slot = choose<Dir>(h, plan->desc, b, ws);
@@ -329,29 +339,43 @@ void convolve(const Conv2dShape& s, const Buffers& b, Workspace ws) {
   try {
     space = ws(choice.workspace);
   } catch (const OutOfMemory&) {  // this time only: the cached choice stays for later calls
-    choice = settle<Dir>(h, plan->desc, Dir::kFallback, math_type(), 0);
+    choice = settle<Dir>(h, plan->desc, Dir::kFallback, math_type(type), 0);
     space = ws(choice.workspace);
   }
   LEUKO_CUDNN_CHECK(Dir::run(h, plan->desc, b, typename Dir::Algo(choice.algo), space, choice.workspace));
 }
 
+// An empty batch's weight gradient: 0, and still written.
+void zero_filter_gradient(void* dw, const Conv2dShape& s, size_t element) {
+  LEUKO_CUDA_CHECK(cudaMemsetAsync(dw, 0, size_t(s.K * s.col_rows()) * element, leuko::cuda::stream()));
+}
+
 }  // namespace
 
 void conv2d_forward(float* y, const float* x, const float* w, const Conv2dShape& s, Workspace ws) {
-  convolve<Forward>(s, Buffers{x, w, y}, ws);
+  convolve<Forward>(s, CUDNN_DATA_FLOAT, Buffers{x, w, y}, ws);
 }
 
 void conv2d_backward_data(float* dx, const float* dy, const float* w, const Conv2dShape& s, Workspace ws) {
-  convolve<BackwardData>(s, Buffers{w, dy, dx}, ws);
+  convolve<BackwardData>(s, CUDNN_DATA_FLOAT, Buffers{w, dy, dx}, ws);
 }
 
 void conv2d_backward_filter(float* dw, const float* x, const float* dy, const Conv2dShape& s, Workspace ws) {
-  if (s.N == 0) {  // an empty batch: the gradient is 0, and still written
-    const size_t bytes = size_t(s.K * s.col_rows()) * sizeof(float);
-    LEUKO_CUDA_CHECK(cudaMemsetAsync(dw, 0, bytes, leuko::cuda::stream()));
-    return;
-  }
-  convolve<BackwardFilter>(s, Buffers{x, dy, dw}, ws);
+  if (s.N == 0) return zero_filter_gradient(dw, s, sizeof(float));
+  convolve<BackwardFilter>(s, CUDNN_DATA_FLOAT, Buffers{x, dy, dw}, ws);
+}
+
+void conv2d_forward(bf16* y, const bf16* x, const bf16* w, const Conv2dShape& s, Workspace ws) {
+  convolve<Forward>(s, CUDNN_DATA_BFLOAT16, Buffers{x, w, y}, ws);
+}
+
+void conv2d_backward_data(bf16* dx, const bf16* dy, const bf16* w, const Conv2dShape& s, Workspace ws) {
+  convolve<BackwardData>(s, CUDNN_DATA_BFLOAT16, Buffers{w, dy, dx}, ws);
+}
+
+void conv2d_backward_filter(bf16* dw, const bf16* x, const bf16* dy, const Conv2dShape& s, Workspace ws) {
+  if (s.N == 0) return zero_filter_gradient(dw, s, sizeof(bf16));
+  convolve<BackwardFilter>(s, CUDNN_DATA_BFLOAT16, Buffers{x, dy, dw}, ws);
 }
 
 int64_t conv2d_algorithm_searches() {

@@ -57,12 +57,24 @@ __global__ void unary_kernel(float* out, const float* x, int64_t n) {
   }
 }
 
-__global__ void bias_add_kernel(float* out, const float* x, const float* bias, int64_t total, int64_t C,
-                                int64_t inner, bool relu) {
+// T: the activation's storage type (float, or __nv_bfloat16 for bf16 activations); the bias is
+// float32 either way (a parameter). The sum and the ReLU are computed in float and rounded once.
+template <typename T>
+__global__ void bias_add_kernel(T* out, const T* x, const float* bias, int64_t total, int64_t C, int64_t inner,
+                                bool relu) {
   LEUKO_GRID_STRIDE(i, total) {
-    const float v = x[i] + bias[(i / inner) % C];
-    out[i] = !relu || !(v <= 0.f) ? v : 0.f;  // a fused ReLU as relu_forward: NaN stays NaN
+    const float v = load(x[i]) + bias[(i / inner) % C];
+    out[i] = store<T>(!relu || !(v <= 0.f) ? v : 0.f);  // a fused ReLU as relu_forward: NaN stays NaN
   }
+}
+
+// out may be x (the convolution and linear layers add the bias in place).
+template <typename T>
+void launch_bias_add(T* out, const T* x, const float* bias, int64_t N, int64_t C, int64_t inner, bool relu) {
+  const int64_t total = N * C * inner;
+  if (total == 0) return;
+  bias_add_kernel<<<blocks_for(total), kThreads, 0, stream()>>>(out, x, bias, total, C, inner, relu);
+  LEUKO_CUDA_LAUNCH_CHECK();
 }
 
 }  // namespace
@@ -100,10 +112,11 @@ void unary(UnaryOp op, float* out, const float* x, int64_t n) {
 }
 
 void bias_add(float* out, const float* x, const float* bias, int64_t N, int64_t C, int64_t inner, bool relu) {
-  const int64_t total = N * C * inner;
-  if (total == 0) return;
-  bias_add_kernel<<<blocks_for(total), kThreads, 0, stream()>>>(out, x, bias, total, C, inner, relu);
-  LEUKO_CUDA_LAUNCH_CHECK();
+  launch_bias_add(out, x, bias, N, C, inner, relu);
+}
+
+void bias_add(bf16* out, const bf16* x, const float* bias, int64_t N, int64_t C, int64_t inner, bool relu) {
+  launch_bias_add(dev(out), dev(x), bias, N, C, inner, relu);
 }
 
 }  // namespace leuko::kernels::cuda

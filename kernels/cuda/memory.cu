@@ -26,6 +26,11 @@ __global__ void accumulate_kernel(float* acc, const float* x, int64_t n) {
     acc[i] += x[i];
 }
 
+__global__ void accumulate_bf16_kernel(__nv_bfloat16* acc, const __nv_bfloat16* x, int64_t n) {
+  LEUKO_GRID_STRIDE(i, n)
+    acc[i] = __float2bfloat16_rn(__bfloat162float(acc[i]) + __bfloat162float(x[i]));
+}
+
 }  // namespace
 
 void fill(float* out, int64_t n, float value) {
@@ -62,6 +67,13 @@ void convert(float* out, const bf16* in, int64_t n) {
 void accumulate(float* acc, const float* x, int64_t n) {
   if (n == 0) return;
   accumulate_kernel<<<blocks_for(n), 256, 0, stream()>>>(acc, x, n);
+  LEUKO_CUDA_LAUNCH_CHECK();
+}
+
+void accumulate(bf16* acc, const bf16* x, int64_t n) {
+  if (n == 0) return;
+  accumulate_bf16_kernel<<<blocks_for(n), 256, 0, stream()>>>(reinterpret_cast<__nv_bfloat16*>(acc),
+                                                             reinterpret_cast<const __nv_bfloat16*>(x), n);
   LEUKO_CUDA_LAUNCH_CHECK();
 }
 

@@ -2,6 +2,10 @@
 // INPUT element, which gathers the gradients of every window that contains it, walking the
 // windows in a fixed order (kernels/pool.h's windows_containing). Two threads never write the
 // same element, so there are no atomics and every run gives the same bits.
+//
+// Every kernel is templated on its storage type T, float or __nv_bfloat16 (bf16 activations):
+// it loads values into float, computes in float and stores with one rounding (common.cuh's
+// load and store<T>). For float both are the identity, so the float32 kernels are unchanged.
 #include <cfloat>
 
 #include "kernels/cuda/common.cuh"
@@ -10,35 +14,37 @@
 namespace leuko::kernels::cuda {
 namespace {
 
-__global__ void max_pool2d_forward_kernel(float* out, int64_t* indices, const float* x, Pool2d p) {
+template <typename T>
+__global__ void max_pool2d_forward_kernel(T* out, int64_t* indices, const T* x, Pool2d p) {
   const int64_t total = p.planes * p.OH * p.OW;
   LEUKO_GRID_STRIDE(i, total) {
     const int64_t ow = i % p.OW, oh = (i / p.OW) % p.OH, pl = i / (p.OW * p.OH);
-    const float* xp = x + pl * p.H * p.W;  // (H, W)
+    const T* xp = x + pl * p.H * p.W;  // (H, W)
     const int64_t h0 = max(oh * p.sh - p.ph, int64_t(0)), h1 = min(oh * p.sh - p.ph + p.kh, p.H);
     const int64_t w0 = max(ow * p.sw - p.pw, int64_t(0)), w1 = min(ow * p.sw - p.pw + p.kw, p.W);
     float best = -INFINITY;  // the first maximum wins ties, a NaN wins everything (as the CPU)
     int64_t arg = h0 * p.W + w0;
     for (int64_t h = h0; h < h1; h++) {
       for (int64_t w = w0; w < w1; w++) {
-        const float v = xp[h * p.W + w];
+        const float v = load(xp[h * p.W + w]);
         if (v > best || v != v) {
           best = v;
           arg = h * p.W + w;
         }
       }
     }
-    out[i] = best;
+    out[i] = store<T>(best);  // a value of x: exact in T
     indices[i] = arg;
   }
 }
 
-__global__ void max_pool2d_backward_kernel(float* grad_x, const float* grad_out, const int64_t* indices, Pool2d p) {
+template <typename T>
+__global__ void max_pool2d_backward_kernel(T* grad_x, const T* grad_out, const int64_t* indices, Pool2d p) {
   const int64_t total = p.planes * p.H * p.W;
   LEUKO_GRID_STRIDE(i, total) {
     const int64_t w = i % p.W, h = (i / p.W) % p.H, pl = i / (p.W * p.H);
-    const float* go = grad_out + pl * p.OH * p.OW;      // (OH, OW)
-    const int64_t* ip = indices + pl * p.OH * p.OW;     // (OH, OW)
+    const T* go = grad_out + pl * p.OH * p.OW;       // (OH, OW)
+    const int64_t* ip = indices + pl * p.OH * p.OW;  // (OH, OW)
     int64_t oh0, oh1, ow0, ow1;
     windows_containing(h, p.OH, p.kh, p.sh, p.ph, &oh0, &oh1);
     windows_containing(w, p.OW, p.kw, p.sw, p.pw, &ow0, &ow1);
@@ -46,31 +52,33 @@ __global__ void max_pool2d_backward_kernel(float* grad_x, const float* grad_out,
     float acc = 0.f;
     for (int64_t oh = oh0; oh < oh1; oh++)
       for (int64_t ow = ow0; ow < ow1; ow++)
-        if (ip[oh * p.OW + ow] == me) acc += go[oh * p.OW + ow];  // this element was that window's max
-    grad_x[i] = acc;
+        if (ip[oh * p.OW + ow] == me) acc += load(go[oh * p.OW + ow]);  // this element was that window's max
+    grad_x[i] = store<T>(acc);
   }
 }
 
-__global__ void avg_pool2d_forward_kernel(float* out, const float* x, Pool2d p, bool count_include_pad) {
+template <typename T>
+__global__ void avg_pool2d_forward_kernel(T* out, const T* x, Pool2d p, bool count_include_pad) {
   const int64_t total = p.planes * p.OH * p.OW;
   LEUKO_GRID_STRIDE(i, total) {
     const int64_t ow = i % p.OW, oh = (i / p.OW) % p.OH, pl = i / (p.OW * p.OH);
-    const float* xp = x + pl * p.H * p.W;  // (H, W)
+    const T* xp = x + pl * p.H * p.W;  // (H, W)
     int64_t h0, h1, w0, w1;
     const int64_t dh = avg_window(oh, p.H, p.kh, p.sh, p.ph, count_include_pad, &h0, &h1);
     const int64_t dw = avg_window(ow, p.W, p.kw, p.sw, p.pw, count_include_pad, &w0, &w1);
     float sum = 0.f;
     for (int64_t h = h0; h < h1; h++)
-      for (int64_t w = w0; w < w1; w++) sum += xp[h * p.W + w];
-    out[i] = sum / float(dh * dw);
+      for (int64_t w = w0; w < w1; w++) sum += load(xp[h * p.W + w]);
+    out[i] = store<T>(sum / float(dh * dw));
   }
 }
 
-__global__ void avg_pool2d_backward_kernel(float* grad_x, const float* grad_out, Pool2d p, bool count_include_pad) {
+template <typename T>
+__global__ void avg_pool2d_backward_kernel(T* grad_x, const T* grad_out, Pool2d p, bool count_include_pad) {
   const int64_t total = p.planes * p.H * p.W;
   LEUKO_GRID_STRIDE(i, total) {
     const int64_t w = i % p.W, h = (i / p.W) % p.H, pl = i / (p.W * p.H);
-    const float* go = grad_out + pl * p.OH * p.OW;  // (OH, OW)
+    const T* go = grad_out + pl * p.OH * p.OW;  // (OH, OW)
     int64_t oh0, oh1, ow0, ow1;
     windows_containing(h, p.OH, p.kh, p.sh, p.ph, &oh0, &oh1);
     windows_containing(w, p.OW, p.kw, p.sw, p.pw, &ow0, &ow1);
@@ -80,32 +88,34 @@ __global__ void avg_pool2d_backward_kernel(float* grad_x, const float* grad_out,
       const int64_t dh = avg_window(oh, p.H, p.kh, p.sh, p.ph, count_include_pad, &lo, &hi);
       for (int64_t ow = ow0; ow < ow1; ow++) {
         const int64_t dw = avg_window(ow, p.W, p.kw, p.sw, p.pw, count_include_pad, &lo, &hi);
-        acc += go[oh * p.OW + ow] / float(dh * dw);
+        acc += load(go[oh * p.OW + ow]) / float(dh * dw);
       }
     }
-    grad_x[i] = acc;
+    grad_x[i] = store<T>(acc);
   }
 }
 
-__global__ void adaptive_avg_pool2d_forward_kernel(float* out, const float* x, Pool2d p) {
+template <typename T>
+__global__ void adaptive_avg_pool2d_forward_kernel(T* out, const T* x, Pool2d p) {
   const int64_t total = p.planes * p.OH * p.OW;
   LEUKO_GRID_STRIDE(i, total) {
     const int64_t ow = i % p.OW, oh = (i / p.OW) % p.OH, pl = i / (p.OW * p.OH);
-    const float* xp = x + pl * p.H * p.W;  // (H, W)
+    const T* xp = x + pl * p.H * p.W;  // (H, W)
     const int64_t h0 = adaptive_start(oh, p.H, p.OH), h1 = adaptive_end(oh, p.H, p.OH);
     const int64_t w0 = adaptive_start(ow, p.W, p.OW), w1 = adaptive_end(ow, p.W, p.OW);
     float sum = 0.f;
     for (int64_t h = h0; h < h1; h++)
-      for (int64_t w = w0; w < w1; w++) sum += xp[h * p.W + w];
-    out[i] = sum / float((h1 - h0) * (w1 - w0));
+      for (int64_t w = w0; w < w1; w++) sum += load(xp[h * p.W + w]);
+    out[i] = store<T>(sum / float((h1 - h0) * (w1 - w0)));
   }
 }
 
-__global__ void adaptive_avg_pool2d_backward_kernel(float* grad_x, const float* grad_out, Pool2d p) {
+template <typename T>
+__global__ void adaptive_avg_pool2d_backward_kernel(T* grad_x, const T* grad_out, Pool2d p) {
   const int64_t total = p.planes * p.H * p.W;
   LEUKO_GRID_STRIDE(i, total) {
     const int64_t w = i % p.W, h = (i / p.W) % p.H, pl = i / (p.W * p.H);
-    const float* go = grad_out + pl * p.OH * p.OW;  // (OH, OW)
+    const T* go = grad_out + pl * p.OH * p.OW;  // (OH, OW)
     int64_t oh0, oh1, ow0, ow1;
     adaptive_windows_containing(h, p.H, p.OH, &oh0, &oh1);
     adaptive_windows_containing(w, p.W, p.OW, &ow0, &ow1);
@@ -114,55 +124,105 @@ __global__ void adaptive_avg_pool2d_backward_kernel(float* grad_x, const float* 
       const int64_t dh = adaptive_end(oh, p.H, p.OH) - adaptive_start(oh, p.H, p.OH);
       for (int64_t ow = ow0; ow < ow1; ow++) {
         const int64_t dw = adaptive_end(ow, p.W, p.OW) - adaptive_start(ow, p.W, p.OW);
-        acc += go[oh * p.OW + ow] / float(dh * dw);
+        acc += load(go[oh * p.OW + ow]) / float(dh * dw);
       }
     }
-    grad_x[i] = acc;
+    grad_x[i] = store<T>(acc);
   }
 }
 
-}  // namespace
-
-void max_pool2d_forward(float* out, int64_t* indices, const float* x, const Pool2d& p) {
+// The launches, one per kernel, for either storage type.
+template <typename T>
+void launch_max_pool2d_forward(T* out, int64_t* indices, const T* x, const Pool2d& p) {
   const int64_t n = p.planes * p.OH * p.OW;
   if (n == 0) return;
   max_pool2d_forward_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(out, indices, x, p);
   LEUKO_CUDA_LAUNCH_CHECK();
 }
 
-void max_pool2d_backward(float* grad_x, const float* grad_out, const int64_t* indices, const Pool2d& p) {
+template <typename T>
+void launch_max_pool2d_backward(T* grad_x, const T* grad_out, const int64_t* indices, const Pool2d& p) {
   const int64_t n = p.planes * p.H * p.W;
   if (n == 0) return;
   max_pool2d_backward_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(grad_x, grad_out, indices, p);
   LEUKO_CUDA_LAUNCH_CHECK();
 }
 
-void avg_pool2d_forward(float* out, const float* x, const Pool2d& p, bool count_include_pad) {
+template <typename T>
+void launch_avg_pool2d_forward(T* out, const T* x, const Pool2d& p, bool count_include_pad) {
   const int64_t n = p.planes * p.OH * p.OW;
   if (n == 0) return;
   avg_pool2d_forward_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(out, x, p, count_include_pad);
   LEUKO_CUDA_LAUNCH_CHECK();
 }
 
-void avg_pool2d_backward(float* grad_x, const float* grad_out, const Pool2d& p, bool count_include_pad) {
+template <typename T>
+void launch_avg_pool2d_backward(T* grad_x, const T* grad_out, const Pool2d& p, bool count_include_pad) {
   const int64_t n = p.planes * p.H * p.W;
   if (n == 0) return;
   avg_pool2d_backward_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(grad_x, grad_out, p, count_include_pad);
   LEUKO_CUDA_LAUNCH_CHECK();
 }
 
-void adaptive_avg_pool2d_forward(float* out, const float* x, const Pool2d& p) {
+template <typename T>
+void launch_adaptive_avg_pool2d_forward(T* out, const T* x, const Pool2d& p) {
   const int64_t n = p.planes * p.OH * p.OW;
   if (n == 0) return;
   adaptive_avg_pool2d_forward_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(out, x, p);
   LEUKO_CUDA_LAUNCH_CHECK();
 }
 
-void adaptive_avg_pool2d_backward(float* grad_x, const float* grad_out, const Pool2d& p) {
+template <typename T>
+void launch_adaptive_avg_pool2d_backward(T* grad_x, const T* grad_out, const Pool2d& p) {
   const int64_t n = p.planes * p.H * p.W;
   if (n == 0) return;
   adaptive_avg_pool2d_backward_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(grad_x, grad_out, p);
   LEUKO_CUDA_LAUNCH_CHECK();
+}
+
+}  // namespace
+
+// float32 and bf16 (dev() turns the host's bf16 pointers into the device's __nv_bfloat16).
+void max_pool2d_forward(float* out, int64_t* indices, const float* x, const Pool2d& p) {
+  launch_max_pool2d_forward(out, indices, x, p);
+}
+void max_pool2d_forward(bf16* out, int64_t* indices, const bf16* x, const Pool2d& p) {
+  launch_max_pool2d_forward(dev(out), indices, dev(x), p);
+}
+
+void max_pool2d_backward(float* grad_x, const float* grad_out, const int64_t* indices, const Pool2d& p) {
+  launch_max_pool2d_backward(grad_x, grad_out, indices, p);
+}
+void max_pool2d_backward(bf16* grad_x, const bf16* grad_out, const int64_t* indices, const Pool2d& p) {
+  launch_max_pool2d_backward(dev(grad_x), dev(grad_out), indices, p);
+}
+
+void avg_pool2d_forward(float* out, const float* x, const Pool2d& p, bool count_include_pad) {
+  launch_avg_pool2d_forward(out, x, p, count_include_pad);
+}
+void avg_pool2d_forward(bf16* out, const bf16* x, const Pool2d& p, bool count_include_pad) {
+  launch_avg_pool2d_forward(dev(out), dev(x), p, count_include_pad);
+}
+
+void avg_pool2d_backward(float* grad_x, const float* grad_out, const Pool2d& p, bool count_include_pad) {
+  launch_avg_pool2d_backward(grad_x, grad_out, p, count_include_pad);
+}
+void avg_pool2d_backward(bf16* grad_x, const bf16* grad_out, const Pool2d& p, bool count_include_pad) {
+  launch_avg_pool2d_backward(dev(grad_x), dev(grad_out), p, count_include_pad);
+}
+
+void adaptive_avg_pool2d_forward(float* out, const float* x, const Pool2d& p) {
+  launch_adaptive_avg_pool2d_forward(out, x, p);
+}
+void adaptive_avg_pool2d_forward(bf16* out, const bf16* x, const Pool2d& p) {
+  launch_adaptive_avg_pool2d_forward(dev(out), dev(x), p);
+}
+
+void adaptive_avg_pool2d_backward(float* grad_x, const float* grad_out, const Pool2d& p) {
+  launch_adaptive_avg_pool2d_backward(grad_x, grad_out, p);
+}
+void adaptive_avg_pool2d_backward(bf16* grad_x, const bf16* grad_out, const Pool2d& p) {
+  launch_adaptive_avg_pool2d_backward(dev(grad_x), dev(grad_out), p);
 }
 
 }  // namespace leuko::kernels::cuda

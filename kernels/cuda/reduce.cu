@@ -5,6 +5,8 @@
 // one block per output ("chunks"), the blocks' partial sums go to scratch and a second pass
 // adds them in a fixed order: no atomics, so the result is the same on every run.
 // Many small reductions (per_output <= 32) use one thread per output instead.
+// The input may be float32 or bf16 (a bf16 layer's bias gradient): the kernels are templated on
+// the input's storage type T, load it into float and sum in float; the output is float32.
 #include <algorithm>
 
 #include "kernels/cuda/common.cuh"
@@ -33,7 +35,8 @@ __device__ __forceinline__ int64_t red_offset(const Reduction& r, int64_t j) {
 
 // grid: r.outputs * chunks blocks (grid-stride over them). Block b sums chunk (b % chunks) of
 // output (b / chunks) into out[b] (chunks == 1: the output itself, scaled).
-__global__ void sum_blocks_kernel(float* out, const float* in, Reduction r, int64_t chunks, float scale) {
+template <typename T>
+__global__ void sum_blocks_kernel(float* out, const T* in, Reduction r, int64_t chunks, float scale) {
   __shared__ float scratch[32];
   const int64_t chunk_len = (r.per_output + chunks - 1) / chunks;
   for (int64_t b = blockIdx.x; b < r.outputs * chunks; b += gridDim.x) {
@@ -41,17 +44,18 @@ __global__ void sum_blocks_kernel(float* out, const float* in, Reduction r, int6
     const int64_t base = kept_offset(r, o);
     const int64_t begin = c * chunk_len, end = min(r.per_output, begin + chunk_len);
     float acc = 0.f;
-    for (int64_t j = begin + threadIdx.x; j < end; j += blockDim.x) acc += in[base + red_offset(r, j)];
+    for (int64_t j = begin + threadIdx.x; j < end; j += blockDim.x) acc += load(in[base + red_offset(r, j)]);
     acc = block_sum(acc, scratch);
     if (threadIdx.x == 0) out[b] = acc * scale;
   }
 }
 
-__global__ void sum_threads_kernel(float* out, const float* in, Reduction r, float scale) {
+template <typename T>
+__global__ void sum_threads_kernel(float* out, const T* in, Reduction r, float scale) {
   LEUKO_GRID_STRIDE(o, r.outputs) {
     const int64_t base = kept_offset(r, o);
     float acc = 0.f;
-    for (int64_t j = 0; j < r.per_output; j++) acc += in[base + red_offset(r, j)];
+    for (int64_t j = 0; j < r.per_output; j++) acc += load(in[base + red_offset(r, j)]);
     out[o] = acc * scale;
   }
 }
@@ -84,7 +88,11 @@ int64_t sum_to_scratch(const Reduction& r) {
   return chunks > 1 ? r.outputs * chunks : 0;
 }
 
-void sum_to(float* out, const float* in, const Reduction& r, double scale, float* scratch) {
+namespace {
+
+// sum_to for either input type; the second pass sums float32 partial sums.
+template <typename T>
+void launch_sum_to(float* out, const T* in, const Reduction& r, double scale, float* scratch) {
   if (r.outputs == 0) return;
   const int64_t chunks = chunks_for(r);
   if (chunks == 0) {
@@ -113,6 +121,16 @@ void sum_to(float* out, const float* in, const Reduction& r, double scale, float
   sum_blocks_kernel<<<int(std::min<int64_t>(r.outputs, 1 << 20)), kThreads, 0, stream()>>>(out, scratch, second,
                                                                                          1, float(scale));
   LEUKO_CUDA_LAUNCH_CHECK();
+}
+
+}  // namespace
+
+void sum_to(float* out, const float* in, const Reduction& r, double scale, float* scratch) {
+  launch_sum_to(out, in, r, scale, scratch);
+}
+
+void sum_to(float* out, const bf16* in, const Reduction& r, double scale, float* scratch) {
+  launch_sum_to(out, dev(in), r, scale, scratch);
 }
 
 void expand(float* out, const float* in, int64_t n, const Broadcast& bc, double scale) {

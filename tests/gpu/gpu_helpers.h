@@ -51,4 +51,50 @@ inline void check_gpu_matches_cpu(const std::function<Tensor(const std::vector<T
   }
 }
 
+// bf16 activations (tensor/device.h bf16_activations()): runs f on the GPU (its bf16 kernels)
+// and on the CPU (through_float: the float32 op on converted copies, the reference) with the
+// same bf16 values. `inputs` are CPU float32 tensors; where as_bf16[i], the input is passed to f
+// as input.to(bf16) (rounded; its float32 leaf receives the gradient through the conversion),
+// otherwise as float32 (a parameter). Checks that the GPU's output has the CPU's dtype and
+// ||gpu - cpu|| / ||cpu|| <= tol for the output and every gradient, with the same random bf16
+// upstream gradient on both. An elementwise op computes the same float and rounds it once on
+// both devices, so it can be held to tol = 0; a reduction (batch norm, a convolution) sums in
+// another order, and an output near a rounding boundary may land one bf16 step (2^-8) apart.
+inline void check_bf16_gpu_matches_cpu(const std::function<Tensor(const std::vector<Tensor>&)>& f,
+                                       const std::vector<Tensor>& inputs, const std::vector<bool>& as_bf16,
+                                       double tol, uint64_t seed = 7) {
+  REQUIRE(as_bf16.size() == inputs.size());
+  auto run = [&](Device dev, std::vector<Tensor>& leaves) {
+    std::vector<Tensor> args;
+    for (size_t i = 0; i < inputs.size(); i++) {
+      Tensor l = inputs[i].detach().clone();  // its own storage: an op may update an input (running stats)
+      if (l.dtype() != DType::i64) l = l.to(DType::f32);
+      if (dev == Device::CUDA) l = l.cuda();
+      if (inputs[i].requires_grad()) l.set_requires_grad(true);
+      leaves.push_back(l);
+      args.push_back(as_bf16[i] ? l.to(DType::bf16) : l);
+    }
+    return f(args);
+  };
+  std::vector<Tensor> cpu, gpu;
+  Tensor out_cpu = run(Device::CPU, cpu), out_gpu = run(Device::CUDA, gpu);
+  REQUIRE(out_gpu.is_cuda());
+  CHECK(out_gpu.dtype() == out_cpu.dtype());
+  const double out_err = rel_error(out_gpu.cpu(), out_cpu);
+  INFO("output " << out_gpu.describe() << ": relative error " << out_err);
+  CHECK(out_err <= tol);
+  if (!out_cpu.requires_grad()) return;
+  Generator gen(seed);
+  Tensor up = randn(out_cpu.shape(), gen, DType::f32).to(out_cpu.dtype());
+  out_cpu.backward(up);
+  out_gpu.backward(up.cuda());
+  for (size_t i = 0; i < inputs.size(); i++) {
+    if (!cpu[i].requires_grad()) continue;
+    REQUIRE(gpu[i].grad().defined());
+    const double err = rel_error(gpu[i].grad().cpu(), cpu[i].grad());
+    INFO("gradient of input " << i << " " << gpu[i].describe() << ": relative error " << err);
+    CHECK(err <= tol);
+  }
+}
+
 }  // namespace leuko::test

@@ -131,6 +131,10 @@ TEST_CASE("matmul errors") {
                        Contains("matmul: second operand must have 2 dimensions, got [1, 3, 2]"), Error);
   CHECK_THROWS_WITH_AS(matmul(Tensor::zeros({2, 3}), Tensor::zeros({3, 2}, DType::f64)),
                        Contains("matmul: inputs of different dtypes"), Error);
-  CHECK_THROWS_WITH_AS(matmul(Tensor::zeros({2, 3}, DType::bf16), Tensor::zeros({3, 2}, DType::bf16)),
-                       Contains("matmul: bfloat16 is a storage type here"), Error);
+  CHECK_THROWS_WITH_AS(matmul(Tensor::zeros({2, 3}, DType::i64), Tensor::zeros({3, 2}, DType::i64)),
+                       Contains("matmul: int64 is a storage type here"), Error);
+  CHECK_THROWS_WITH_AS(matmul(Tensor::zeros({2, 3}, DType::bf16), Tensor::zeros({3, 2})),
+                       Contains("matmul: inputs of different dtypes"), Error);
+  // Two bf16 operands (bf16 activations): the float32 product, rounded once.
+  CHECK(matmul(Tensor::ones({2, 3}, DType::bf16), Tensor::ones({3, 2}, DType::bf16)).dtype() == DType::bf16);
 }

@@ -167,6 +167,8 @@ TEST_CASE("bench: the precision setting is restored afterwards") {
   o.precision = "bf16";
   const nlohmann::json r = run_bench(o);
   CHECK(r["precision"] == "bf16");
+  CHECK(r["bf16_activations"] == true);  // emulated on the CPU, every op of resnet18 in bf16
+  CHECK(r["images_per_s"].get<double>() > 0);
   CHECK(precision() == Precision::fp32);
 }
 

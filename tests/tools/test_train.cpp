@@ -8,6 +8,7 @@
 
 #include "helpers.h"
 #include "tools/run_helpers.h"
+#include "tensor/device.h"
 #include "tensor/safetensors.h"
 #include "tools/leuko/plot.h"
 #include "tools/leuko/trainer.h"
@@ -84,6 +85,26 @@ TEST_CASE("a run writes its folder: config, split, log, curves, checkpoints, tes
   CHECK(c.config.class_names == std::vector<std::string>{"benign", "malignant"});
   CHECK(c.state.epoch == 2);
   CHECK(!c.optimizer_state.empty());
+}
+
+TEST_CASE("--precision bf16 on the CPU: bf16 activations train, evaluate and save float32 weights") {
+  const std::string out = fresh_dir("bf16");
+  cli::TrainOptions o = tiny_options(out);
+  o.config.precision = "bf16";
+  o.config.epochs = 1;
+  cli::TrainResult r = cli::train(o);
+  CHECK(precision() == Precision::fp32);  // restored after the run
+  std::vector<cli::EpochRow> rows = cli::read_log_csv(out + "/log.csv");
+  REQUIRE(rows.size() == 1);
+  CHECK(std::isfinite(rows[0].train_loss));
+  CHECK(std::isfinite(rows[0].val_loss));
+  CHECK(r.summary.find("confusion matrix") != std::string::npos);
+  // Parameters, batch norm's statistics and the optimizer's state stay float32 (or int64 counters).
+  SafetensorsFile f = load_safetensors(out + "/last.safetensors");
+  for (const auto& [name, t] : f.tensors) {
+    CAPTURE(name);
+    CHECK(t.dtype() != DType::bf16);
+  }
 }
 
 TEST_CASE("the best epoch: a higher validation metric, or the same with a lower validation loss") {

@@ -323,6 +323,7 @@ nlohmann::json run_bench(const BenchOptions& o) {
   j["input"] = side;
   j["classes"] = o.classes;
   j["precision"] = o.precision;
+  j["bf16_activations"] = bf16_activations();  // false under bf16 only with LEUKO_BF16_ACTIVATIONS=0
   j["device"] = device == Device::CUDA ? "cuda" : "cpu";
   j["card"] = device == Device::CUDA ? cuda_status() : cpu_name();
   j["warmup"] = o.warmup;
@@ -370,8 +371,14 @@ void print_bench(const nlohmann::json& r) {
               r["model"].get<std::string>().c_str(), r["batch"].get<long long>(), r["input"].get<long long>(),
               r["input"].get<long long>(), r["classes"].get<long long>(), r["precision"].get<std::string>().c_str(),
               r["device"].get<std::string>().c_str(), r["card"].get<std::string>().c_str());
-  if (r["device"] == "cpu" && r["precision"] != "fp32") {
-    std::printf("  (the precision setting applies to the GPU: the CPU computes in fp32)\n");
+  const bool bf16_acts = r.value("bf16_activations", false);
+  if (r["precision"] == "bf16") {
+    std::printf(bf16_acts ? "  bf16 activations (float32 master weights)%s\n"
+                          : "  float32 activations with bf16 products (LEUKO_BF16_ACTIVATIONS=0)%s\n",
+                r["device"] == "cpu" && bf16_acts ? "; the CPU emulates them through float32, for checking, not speed"
+                                                  : "");
+  } else if (r["device"] == "cpu" && r["precision"] == "tf32") {
+    std::printf("  (tf32 applies to the GPU: the CPU computes in fp32)\n");
   }
   std::printf("  %lld warm-up steps, %lld timed windows of %lld steps\n", r["warmup"].get<long long>(),
               r["windows"].get<long long>(), r["steps"].get<long long>());

@@ -135,6 +135,16 @@ struct DeterministicScope {
   DeterministicScope& operator=(const DeterministicScope&) = delete;
 };
 
+// The process-wide precision for the length of a run, restored after (a bf16 run must not leave
+// the next run in the same process, a test's, with bf16 activations).
+struct PrecisionScope {
+  Precision previous;
+  explicit PrecisionScope(Precision p) : previous(precision()) { set_precision(p); }
+  ~PrecisionScope() { set_precision(previous); }
+  PrecisionScope(const PrecisionScope&) = delete;
+  PrecisionScope& operator=(const PrecisionScope&) = delete;
+};
+
 // The weights, buffers and optimizer state copied to the host: what the batch-size search
 // restores before and after each try, so that every try is the same first two steps (optimizer
 // buffers created from nothing included) and the model ends as it began.
@@ -257,7 +267,7 @@ TrainResult train(const TrainOptions& options) {
   if (cfg.data.empty()) throw Error("--data: no image folder given");
 
   const Device device = parse_device(cfg.device);
-  set_precision(parse_precision(cfg.precision));
+  PrecisionScope precision_scope(parse_precision(cfg.precision));
   DeterministicScope deterministic_scope(cfg.deterministic);
   LEUKO_CHECK(cfg.epochs >= 1, "--epochs: ", cfg.epochs, " is not a number of epochs");
   LEUKO_CHECK(cfg.batch >= 2, "--batch: ", cfg.batch, " is too small (batch norm needs at least 2 images)");
