@@ -4,6 +4,10 @@
 // computed by the same inline code on the host and on the device. So the CPU and the GPU keep
 // exactly the same elements for the same seed, and the backward recomputes the mask from the
 // seed instead of saving it (the backward of dropout is dropout of the gradient, same seed).
+//
+// Every kernel here walks flat buffers, so it serves any memory order (NCHW or channels_last)
+// as long as all its buffers share it. Dropout's mask, though, follows the storage index:
+// layers/activation.cpp gives it NCHW buffers only, so a mask is the same for both orders.
 #pragma once
 
 #include <cstdint>

@@ -23,6 +23,10 @@
 // whose activations (x, y, dy, dx, relu_out) are bf16, computed in float and rounded once;
 // everything per channel (mean, invstd, weight, bias, running statistics, sums, scratch) stays
 // float32, as PyTorch's batch norm for half inputs. The CPU runs bf16 through the float32 op.
+// channels_last (tensor/tensor.h MemoryFormat): an (N, C, H, W) x stored (N, H, W, C) is an
+// (M, C) matrix, M = N * H * W, whose channel c is column c (every C-th element). The CUDA
+// `*_nhwc` versions take that view: the same formulas, per column instead of per (N, HW) plane;
+// the per-channel arguments are the same. The CPU has none: it runs channels_last through NCHW.
 #pragma once
 
 #include <cstdint>
@@ -82,6 +86,29 @@ void batchnorm_backward_input(float* dx, const float* dy, const float* x, const 
 void batchnorm_backward_input(bf16* dx, const bf16* dy, const bf16* x, const float* mean, const float* invstd,
                               const float* weight, const float* sum_dy, const float* sum_dy_xhat, int64_t N, int64_t C,
                               int64_t HW, bool training, const bf16* relu_out);
+
+// ---- channels_last: x, y, dy, dx, relu_out are (M, C), M = N * H * W ----
+// Floats of scratch space that batchnorm_stats_nhwc and batchnorm_backward_sums_nhwc need.
+int64_t batchnorm_scratch_nhwc(int64_t M, int64_t C);
+void batchnorm_stats_nhwc(float* mean, float* invstd, float* running_mean, float* running_var, const float* x,
+                          int64_t M, int64_t C, double momentum, double eps, float* scratch);
+void batchnorm_stats_nhwc(float* mean, float* invstd, float* running_mean, float* running_var, const bf16* x, int64_t M,
+                          int64_t C, double momentum, double eps, float* scratch);
+void batchnorm_normalize_nhwc(float* y, const float* x, const float* mean, const float* invstd, const float* weight,
+                              const float* bias, int64_t M, int64_t C, bool relu);
+void batchnorm_normalize_nhwc(bf16* y, const bf16* x, const float* mean, const float* invstd, const float* weight,
+                              const float* bias, int64_t M, int64_t C, bool relu);
+void batchnorm_backward_sums_nhwc(float* sum_dy, float* sum_dy_xhat, const float* dy, const float* x, const float* mean,
+                                  const float* invstd, int64_t M, int64_t C, float* scratch, const float* relu_out);
+void batchnorm_backward_sums_nhwc(float* sum_dy, float* sum_dy_xhat, const bf16* dy, const bf16* x, const float* mean,
+                                  const float* invstd, int64_t M, int64_t C, float* scratch, const bf16* relu_out);
+void batchnorm_backward_input_nhwc(float* dx, const float* dy, const float* x, const float* mean, const float* invstd,
+                                   const float* weight, const float* sum_dy, const float* sum_dy_xhat, int64_t M,
+                                   int64_t C, bool training, const float* relu_out);
+void batchnorm_backward_input_nhwc(bf16* dx, const bf16* dy, const bf16* x, const float* mean, const float* invstd,
+                                   const float* weight, const float* sum_dy, const float* sum_dy_xhat, int64_t M,
+                                   int64_t C, bool training, const bf16* relu_out);
+
 // *counter += 1 on the device (num_batches_tracked), without a round trip to the host.
 void increment(int64_t* counter);
 }  // namespace cuda

@@ -4,6 +4,8 @@
 // product of the dims before d and inner of those after. Input i is then a block of `outer`
 // rows that lands in the output's rows at column offset_i * inner; the backward copies the
 // same block back out of the gradient. Both are copy_rows with the strides swapped.
+// The dims are taken in memory order: for channels_last tensors, stored (N, H, W, C), a
+// concatenation along the channels is rows = N * H * W pixels of C_i values each.
 #pragma once
 
 #include <cstdint>

@@ -30,6 +30,10 @@ struct Conv2dShape {
   int64_t groups = 1;
   int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dil_h = 1, dil_w = 1;
   int64_t P = 0, Q = 0;  // output height and width
+  // The memory order of x, y and their gradients (tensor/tensor.h MemoryFormat): false, NCHW;
+  // true, channels_last: x stored (N, H, W, C), y (N, P, Q, K) and w (K, R, S, C / groups). The
+  // CPU kernels read NCHW only (layers/conv2d.cpp gives them NCHW copies).
+  bool channels_last = false;
 
   int64_t channels_per_group() const { return C / groups; }  // Cg
   int64_t filters_per_group() const { return K / groups; }   // Kg

@@ -5,6 +5,12 @@
 // and columns likewise, clipped to the image; padding contributes nothing to a max and, for
 // count_include_pad, only to an average's divisor.
 //
+// channels_last (tensor/tensor.h MemoryFormat): the *_nhwc CUDA kernels compute the same values
+// on tensors stored (N, H, W, C): x (N, H, W, C), out (N, OH, OW, C). Consecutive threads take
+// consecutive channels of one pixel, so a warp reads and writes consecutive addresses (in NCHW
+// a plane's pixels are consecutive instead). Each output, and each input gradient, is the same
+// float computation in the same order as the NCHW kernel's: the two orders give the same bits.
+//
 // Backward kernels write every element of grad_x (activation gradients are written, not
 // accumulated). The CPU backward scatters each output's gradient into its window, one plane per
 // thread; the CUDA backward gathers instead (each input element sums over the windows that
@@ -22,6 +28,7 @@ namespace leuko::kernels {
 // The geometry of one pooling: x is (planes, H, W), out is (planes, OH, OW).
 struct Pool2d {
   int64_t planes = 0;  // N * C
+  int64_t C = 1;       // channels (the *_nhwc kernels need N and C apart: N = planes / C)
   int64_t H = 0, W = 0, OH = 0, OW = 0;
   int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0;
 };
@@ -96,6 +103,22 @@ void avg_pool2d_forward(bf16* out, const bf16* x, const Pool2d& p, bool count_in
 void avg_pool2d_backward(bf16* grad_x, const bf16* grad_out, const Pool2d& p, bool count_include_pad);
 void adaptive_avg_pool2d_forward(bf16* out, const bf16* x, const Pool2d& p);
 void adaptive_avg_pool2d_backward(bf16* grad_x, const bf16* grad_out, const Pool2d& p);
+
+// channels_last: the same kernels on (N, H, W, C) storage; out, grad_out and indices are
+// (N, OH, OW, C), x and grad_x (N, H, W, C). The indices keep their meaning, h * W + w within
+// the plane (n, c), only their order in memory is the output's (a channels_last int64 tensor).
+void max_pool2d_forward_nhwc(float* out, int64_t* indices, const float* x, const Pool2d& p);
+void max_pool2d_forward_nhwc(bf16* out, int64_t* indices, const bf16* x, const Pool2d& p);
+void max_pool2d_backward_nhwc(float* grad_x, const float* grad_out, const int64_t* indices, const Pool2d& p);
+void max_pool2d_backward_nhwc(bf16* grad_x, const bf16* grad_out, const int64_t* indices, const Pool2d& p);
+void avg_pool2d_forward_nhwc(float* out, const float* x, const Pool2d& p, bool count_include_pad);
+void avg_pool2d_forward_nhwc(bf16* out, const bf16* x, const Pool2d& p, bool count_include_pad);
+void avg_pool2d_backward_nhwc(float* grad_x, const float* grad_out, const Pool2d& p, bool count_include_pad);
+void avg_pool2d_backward_nhwc(bf16* grad_x, const bf16* grad_out, const Pool2d& p, bool count_include_pad);
+void adaptive_avg_pool2d_forward_nhwc(float* out, const float* x, const Pool2d& p);
+void adaptive_avg_pool2d_forward_nhwc(bf16* out, const bf16* x, const Pool2d& p);
+void adaptive_avg_pool2d_backward_nhwc(float* grad_x, const float* grad_out, const Pool2d& p);
+void adaptive_avg_pool2d_backward_nhwc(bf16* grad_x, const bf16* grad_out, const Pool2d& p);
 }  // namespace cuda
 
 }  // namespace leuko::kernels

@@ -4,6 +4,11 @@
 // GPU the bf16 kernels compute in float and round once, and the backward saves the bf16 output
 // (half the bytes of float32). On the CPU a bf16 input goes through_float (layers/dispatch.h):
 // the float32 op on a converted copy, the reference the GPU is tested against.
+//
+// channels_last (tensor/device.h channels_last_activations()): ReLU, add_relu and ReLU's
+// backward are elementwise, so their kernels read any memory order as long as all operands share
+// it; the output keeps the input's order (empty_like). Dropout's mask depends on the storage
+// index, so dropout runs on an NCHW copy (see dropout below).
 #include "layers/activation.h"
 
 #include <cmath>
@@ -25,9 +30,10 @@ namespace kg = kernels::cuda;
 namespace {
 // The checks of an activation op: defined, float32 or float64 (CPU) or bf16, and, for add_relu,
 // the second input on the first's device with its dtype (check_compatible would refuse bf16 on
-// the GPU, where these ops have bf16 kernels).
+// the GPU, where these ops have bf16 kernels). Either memory order (Layouts::any): the kernels
+// walk flat buffers, and each op below gives them operands of one order.
 void check_activation(const char* op, const Tensor& x, const Tensor& other = Tensor()) {
-  detail::check_mixed(op, x, {});
+  detail::check_mixed(op, x, {}, detail::Layouts::any);
   if (!other.defined()) return;
   LEUKO_CHECK(other.device() == x.device() && other.dtype() == x.dtype(), op,
               ": inputs of different dtypes or devices (", x.describe(), " and ", other.describe(), ")");
@@ -44,15 +50,20 @@ void dispatch_cuda(const Tensor& t, F&& f) {
 }
 }  // namespace
 
-Tensor relu_grad(const Tensor& g, const Tensor& so) {
-  LEUKO_CHECK(g.dtype() == so.dtype(), "relu backward: a ", dtype_name(g.dtype()), " gradient for a ",
+Tensor relu_grad(const Tensor& g_in, const Tensor& so) {
+  LEUKO_CHECK(g_in.dtype() == so.dtype(), "relu backward: a ", dtype_name(g_in.dtype()), " gradient for a ",
               dtype_name(so.dtype()), " output");
+  LEUKO_CHECK(g_in.shape() == so.shape(), "relu backward: a gradient of shape ", shape_str(g_in.shape()),
+              " for an output of shape ", shape_str(so.shape()));
+  // The kernel pairs g and out element by element in storage: one memory order for both. Inside
+  // a backward the engine already hands g over in the output's order; a caller may not.
+  const Tensor g = g_in.memory_format() == so.memory_format() ? g_in : g_in.detach().to(so.memory_format());
   if (so.dtype() == DType::bf16 && !so.is_cuda()) {
     // Records nothing, so not through_float: float copies (detached), and the selected values,
     // already bf16, round back exactly.
     return relu_grad(g.detach().to(DType::f32), so.detach().to(DType::f32)).to(DType::bf16);
   }
-  Tensor gx = Tensor::empty_like(so);
+  Tensor gx = Tensor::empty_like(so);  // out's shape, dtype and memory order
   const int64_t m = so.numel();
   if (g.is_cuda()) {
     LEUKO_CUDA_BRANCH(dispatch_cuda(g, [&](auto tag) {
@@ -71,7 +82,7 @@ Tensor relu_grad(const Tensor& g, const Tensor& so) {
 Tensor relu(const Tensor& x) {
   check_activation("relu", x);
   if (x.dtype() == DType::bf16 && !x.is_cuda()) return detail::through_float(relu, x);
-  Tensor out = Tensor::empty_like(x);  // x's dtype: bf16 stays bf16
+  Tensor out = Tensor::empty_like(x);  // x's dtype and memory order: bf16 stays bf16, NHWC stays NHWC
   const int64_t n = x.numel();
   if (x.is_cuda()) {
     LEUKO_CUDA_BRANCH(dispatch_cuda(x, [&](auto tag) {
@@ -94,12 +105,17 @@ Tensor relu(const Tensor& x) {
   return out;
 }
 
-Tensor add_relu(const Tensor& a, const Tensor& b) {
-  check_activation("add_relu", a, b);
-  LEUKO_CHECK(a.shape() == b.shape(), "add_relu: shapes ", shape_str(a.shape()), " and ", shape_str(b.shape()),
-              " differ (no broadcasting)");
+Tensor add_relu(const Tensor& a, const Tensor& b_in) {
+  check_activation("add_relu", a, b_in);
+  LEUKO_CHECK(a.shape() == b_in.shape(), "add_relu: shapes ", shape_str(a.shape()), " and ",
+              shape_str(b_in.shape()), " differ (no broadcasting)");
+  // The kernel adds element i of a to element i of b in storage: b in a's order. A residual
+  // block's shortcut may be NCHW while its body's output is channels_last (or the reverse); the
+  // conversion is differentiable, so b's gradient comes back in b's own order.
+  const Tensor b = b_in.to(a.memory_format());
+  // Before through_float, which would otherwise give channels_last when either input is.
   if (a.dtype() == DType::bf16 && !a.is_cuda()) return detail::through_float(add_relu, a, b);
-  Tensor out = Tensor::empty_like(a);
+  Tensor out = Tensor::empty_like(a);  // a's dtype and memory order
   const int64_t n = a.numel();
   if (a.is_cuda()) {
     LEUKO_CUDA_BRANCH(dispatch_cuda(a, [&](auto tag) {
@@ -147,6 +163,11 @@ Tensor dropout(const Tensor& x, double p, bool training) {
   check_activation("dropout", x);
   LEUKO_CHECK(p >= 0.0 && p < 1.0, "dropout: probability p = ", p, " must be in [0, 1)");
   if (!training || p == 0.0) return x;
+  // The mask is a hash of each element's storage index: on an NHWC buffer it would drop other
+  // elements than the NCHW op with the same seed (the reference, and PyTorch's order). So a
+  // channels_last x is dropped as an NCHW copy and the output is NCHW; the engine converts the
+  // gradient back to x's order. (In the networks dropout runs on 2-D tensors anyway.)
+  if (x.is_channels_last()) return dropout(x.to(MemoryFormat::nchw), p, training);
   // The float32 dropout draws the same seed from the default generator: the CPU's bf16 result
   // is the GPU's, element for element.
   if (x.dtype() == DType::bf16 && !x.is_cuda()) return detail::through_float(dropout, x, p, training);

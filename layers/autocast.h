@@ -7,6 +7,8 @@
 //     the float32 weight gradient itself), products on the tensor cores, bias added in float.
 //   bf16 op on the CPU (the reference): through_float with the weight rounded to bf16, so both
 //     devices multiply the same values.
+//   channels_last_activations(): the convolution's input is also converted to channels_last,
+//     and its output is channels_last (cuDNN's NHWC kernels, the filter as (K, R, S, Cg)).
 #pragma once
 
 #include <cstdint>
@@ -17,10 +19,15 @@ namespace leuko {
 
 // x converted to bf16 when bf16_activations() is on and x is float32; otherwise x itself.
 Tensor autocast_bf16(const Tensor& x);
+// x converted to channels_last when channels_last_activations() is on and x is a 4-D NCHW
+// tensor; otherwise x itself. (The first convolution converts the batch; every later one gets
+// channels_last already.)
+Tensor autocast_channels_last(const Tensor& x);
 // A bf16 copy of a float32 parameter for one product (detached: not part of the graph).
 Tensor bf16_copy(const Tensor& param);
-// The bias gradient (C,) float32 from g (N, C, inner) bf16 on the GPU: summed in float and
-// never rounded to bf16.
-Tensor bias_grad_bf16(const Tensor& g, int64_t N, int64_t C, int64_t inner);
+// The bias gradient (C,) float32 from g on the GPU, float32 or bf16, viewed as (rows, C, inner):
+// (N, C, P*Q) for NCHW, (N*P*Q, C, 1) for channels_last, (N, C, 1) for a linear layer. Summed in
+// float, never rounded to bf16.
+Tensor bias_grad(const Tensor& g, int64_t rows, int64_t C, int64_t inner);
 
 }  // namespace leuko

@@ -11,6 +11,11 @@
 // bias and running statistics. The output and x's gradient are bf16, the statistics and the
 // weight and bias gradients float32 (PyTorch keeps a half batch norm's statistics in float).
 // The GPU runs the bf16 kernels; the CPU runs the float32 op on a converted copy (through_float).
+//
+// channels_last (tensor/tensor.h MemoryFormat), float32 or bf16: the output is channels_last,
+// with the NCHW op's values. The GPU runs the `_nhwc` kernels on x as an (M, C) matrix, M = N * H
+// * W (kernels/batchnorm.h); x's gradient comes back channels_last, as the output's gradient
+// arrives (the autograd engine converts). The CPU runs the NCHW op through_float.
 #include "layers/batchnorm.h"
 
 #include "kernels/batchnorm.h"
@@ -29,7 +34,8 @@ namespace {
 // check_mixed (float32, not x's dtype).
 void check_channels(const char* what, const Tensor& t, const Tensor& x, int64_t C) {
   if (!t.defined()) return;
-  if (x.dtype() != DType::bf16) detail::check_compatible("batch_norm", {x, t});
+  // x may be channels_last; t is 1-D, so never is.
+  if (x.dtype() != DType::bf16) detail::check_compatible("batch_norm", {x, t}, detail::Layouts::any);
   LEUKO_CHECK(t.dim() == 1 && t.size(0) == C, "batch_norm: ", what, " must have shape [", C, "] for input ",
               shape_str(x.shape()), ", got ", shape_str(t.shape()));
 }
@@ -54,10 +60,10 @@ void dispatch_cuda(const Tensor& activation, F&& f) {
 // with a fused ReLU, also the output (its mask).
 // Activations keep their dtype (bf16 under bf16 activations: half the memory of float32).
 struct Saved {
-  Tensor x;             // (N, C, HW), x's dtype
+  Tensor x;             // (N, C, HW), x's dtype and memory order ((M, C) when channels_last)
   Tensor weight;        // (C,) or undefined
   Tensor mean, invstd;  // (C,), float32 for a bf16 x
-  Tensor relu_out;      // (N, C, HW), the fused ReLU's output, x's dtype; undefined without one
+  Tensor relu_out;      // as x: the fused ReLU's output; undefined without one
   bool training;
   int64_t N, C, HW;
 };
@@ -70,25 +76,42 @@ std::vector<Tensor> batch_norm_backward(const Saved& s, const Tensor& g, const s
   const DType stat = s.mean.dtype();
   Tensor sum_dy = Tensor::empty({C}, stat, g.device());       // (C,) sum of dy
   Tensor sum_dy_xhat = Tensor::empty({C}, stat, g.device());  // (C,) sum of dy * xhat
-  Tensor dx = need[0] ? Tensor::empty_like(g) : Tensor();     // (N, C, HW), g's dtype
+  Tensor dx = need[0] ? Tensor::empty_like(g) : Tensor();     // (N, C, HW), g's dtype and order
   // dx in eval mode is affine and needs no sums; the parameters always do.
   const bool sums = need[1] || need[2] || (need[0] && s.training);
+  // The engine hands g over in the output's order, which is x's: the kernels read both alike.
+  const bool nhwc = s.x.is_channels_last();
+  LEUKO_CHECK(g.is_channels_last() == nhwc, "batch_norm backward: the gradient ", g.describe(),
+              " is not in the input's memory order");
   if (g.is_cuda()) {
     LEUKO_CUDA_BRANCH(dispatch_cuda(g, [&](auto tag) {
-      using T = decltype(tag);  // dy, x, dx, relu_out; the rest float32
+      using T = decltype(tag);   // dy, x, dx, relu_out; the rest float32
+      const int64_t M = N * HW;  // channels_last: dy, x, dx, relu_out are (M, C)
       if (sums) {
-        Tensor scratch = Tensor::empty({kg::batchnorm_scratch(N, C, HW)}, DType::f32, g.device());
-        kg::batchnorm_backward_sums(sum_dy.data<float>(), sum_dy_xhat.data<float>(), g.data<T>(), s.x.data<T>(),
-                                    s.mean.data<float>(), s.invstd.data<float>(), N, C, HW, scratch.data<float>(),
-                                    ptr<T>(s.relu_out));
+        const int64_t floats = nhwc ? kg::batchnorm_scratch_nhwc(M, C) : kg::batchnorm_scratch(N, C, HW);
+        Tensor scratch = Tensor::empty({floats}, DType::f32, g.device());
+        if (nhwc) {
+          kg::batchnorm_backward_sums_nhwc(sum_dy.data<float>(), sum_dy_xhat.data<float>(), g.data<T>(), s.x.data<T>(),
+                                           s.mean.data<float>(), s.invstd.data<float>(), M, C, scratch.data<float>(),
+                                           ptr<T>(s.relu_out));
+        } else {
+          kg::batchnorm_backward_sums(sum_dy.data<float>(), sum_dy_xhat.data<float>(), g.data<T>(), s.x.data<T>(),
+                                      s.mean.data<float>(), s.invstd.data<float>(), N, C, HW, scratch.data<float>(),
+                                      ptr<T>(s.relu_out));
+        }
       }
-      if (need[0]) {
+      if (need[0] && nhwc) {
+        kg::batchnorm_backward_input_nhwc(dx.data<T>(), g.data<T>(), s.x.data<T>(), s.mean.data<float>(),
+                                          s.invstd.data<float>(), ptr<float>(s.weight), sum_dy.data<float>(),
+                                          sum_dy_xhat.data<float>(), M, C, s.training, ptr<T>(s.relu_out));
+      } else if (need[0]) {
         kg::batchnorm_backward_input(dx.data<T>(), g.data<T>(), s.x.data<T>(), s.mean.data<float>(),
                                      s.invstd.data<float>(), ptr<float>(s.weight), sum_dy.data<float>(),
                                      sum_dy_xhat.data<float>(), N, C, HW, s.training, ptr<T>(s.relu_out));
       }
     }));
   } else {
+    // The CPU never records a channels_last batch norm: it runs the NCHW op through_float.
     dispatch_float(g, "batch_norm", [&](auto tag) {
       using T = decltype(tag);
       if (sums) {
@@ -109,15 +132,19 @@ std::vector<Tensor> batch_norm_backward(const Saved& s, const Tensor& g, const s
 Tensor batch_norm_impl(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                        const Tensor& running_var, bool training, double momentum, double eps, bool relu) {
   const bool bf16_x = x.defined() && x.dtype() == DType::bf16;
+  // channels_last: the CUDA kernels index (N, H, W, C); the CPU goes through NCHW below.
   if (bf16_x) {
     // bf16 activations: float32 parameters and running statistics.
-    detail::check_mixed("batch_norm", x, {weight, bias, running_mean, running_var});
-    if (!x.is_cuda()) {
-      return detail::through_float(batch_norm_impl, x, weight, bias, running_mean, running_var, training, momentum, eps,
-                                   relu);
-    }
+    detail::check_mixed("batch_norm", x, {weight, bias, running_mean, running_var}, detail::Layouts::any);
   } else {
-    detail::check_compatible("batch_norm", {x});
+    detail::check_compatible("batch_norm", {x}, detail::Layouts::any);
+  }
+  const bool nhwc = x.is_channels_last();
+  if (!x.is_cuda() && (bf16_x || nhwc)) {
+    // The CPU reference: the float32 (or float64) NCHW op on converted copies, its output and x's
+    // gradient converted back; the running statistics are passed as they are, and so updated.
+    return detail::through_float(batch_norm_impl, x, weight, bias, running_mean, running_var, training, momentum, eps,
+                                 relu);
   }
   LEUKO_CHECK(x.dim() >= 2, "batch_norm: input must be (N, C, ...), got ", shape_str(x.shape()));
   const int64_t N = x.size(0), C = x.size(1);
@@ -138,20 +165,32 @@ Tensor batch_norm_impl(const Tensor& x, const Tensor& weight, const Tensor& bias
   const DType stat = bf16_x ? DType::f32 : x.dtype();    // the per-channel statistics' dtype
   Tensor mean = Tensor::empty({C}, stat, x.device());    // (C,)
   Tensor invstd = Tensor::empty({C}, stat, x.device());  // (C,)
-  Tensor y = Tensor::empty_like(x);                      // (N, C, HW), x's dtype
+  Tensor y = Tensor::empty_like(x);                      // (N, C, HW), x's dtype and memory order
   if (x.is_cuda()) {
     LEUKO_CUDA_BRANCH(dispatch_cuda(x, [&](auto tag) {
-      using T = decltype(tag);  // x and y; the rest float32
+      using T = decltype(tag);   // x and y; the rest float32
+      const int64_t M = N * HW;  // channels_last: x and y are (M, C)
       if (training) {
-        Tensor scratch = Tensor::empty({kg::batchnorm_scratch(N, C, HW)}, DType::f32, x.device());
-        kg::batchnorm_stats(mean.data<float>(), invstd.data<float>(), ptr<float>(running_mean), ptr<float>(running_var),
-                            x.data<T>(), N, C, HW, momentum, eps, scratch.data<float>());
+        const int64_t floats = nhwc ? kg::batchnorm_scratch_nhwc(M, C) : kg::batchnorm_scratch(N, C, HW);
+        Tensor scratch = Tensor::empty({floats}, DType::f32, x.device());
+        if (nhwc) {
+          kg::batchnorm_stats_nhwc(mean.data<float>(), invstd.data<float>(), ptr<float>(running_mean),
+                                   ptr<float>(running_var), x.data<T>(), M, C, momentum, eps, scratch.data<float>());
+        } else {
+          kg::batchnorm_stats(mean.data<float>(), invstd.data<float>(), ptr<float>(running_mean),
+                              ptr<float>(running_var), x.data<T>(), N, C, HW, momentum, eps, scratch.data<float>());
+        }
       } else {
         mean.copy_(running_mean.detach());  // a copy: the backward must not see later updates
         kg::batchnorm_invstd(invstd.data<float>(), running_var.data<float>(), C, eps);
       }
-      kg::batchnorm_normalize(y.data<T>(), x.data<T>(), mean.data<float>(), invstd.data<float>(), ptr<float>(weight),
-                              ptr<float>(bias), N, C, HW, relu);
+      if (nhwc) {
+        kg::batchnorm_normalize_nhwc(y.data<T>(), x.data<T>(), mean.data<float>(), invstd.data<float>(),
+                                     ptr<float>(weight), ptr<float>(bias), M, C, relu);
+      } else {
+        kg::batchnorm_normalize(y.data<T>(), x.data<T>(), mean.data<float>(), invstd.data<float>(), ptr<float>(weight),
+                                ptr<float>(bias), N, C, HW, relu);
+      }
     }));
   } else {
     dispatch_float(x, "batch_norm", [&](auto tag) {

@@ -22,6 +22,9 @@ namespace leuko {
 // bf16 activations (tensor/device.h, bf16_activations()): x may be bf16 with float32 weight, bias
 // and running statistics; y and x's gradient are then bf16 (computed in float32, rounded once),
 // the statistics and the weight and bias gradients float32, as PyTorch's autocast.
+// channels_last (tensor/tensor.h MemoryFormat; float32 or bf16, 4-D): y is channels_last with
+// the NCHW op's values, and x's gradient comes back in x's order (CUDA kernels on the (N, H, W, C)
+// order; the CPU computes through NCHW).
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                   const Tensor& running_var, bool training, double momentum = 0.1, double eps = 1e-5);
 // relu(batch_norm(...)) as one op, "batch_norm_relu": the same values and gradients (a NaN

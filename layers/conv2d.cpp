@@ -50,9 +50,16 @@ std::string pair_str(const Conv2dOptions::Pair& p) {
 // Checks the arguments and works out the geometry (output size included).
 Conv2dShape conv_shape(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& o) {
   const char* op = "conv2d";
-  if (x.defined() && x.dtype() == DType::bf16) detail::check_mixed(op, x, {weight, bias});  // float32 masters
-  else if (bias.defined()) detail::check_compatible(op, {x, weight, bias});
-  else detail::check_compatible(op, {x, weight});
+  // A bf16 input with float32 masters; on the GPU any memory order of x (the parameters NCHW).
+  const detail::Layouts layouts = x.defined() && x.is_cuda() ? detail::Layouts::any : detail::Layouts::nchw;
+  if (x.defined() && x.dtype() == DType::bf16) {
+    detail::check_mixed(op, x, {weight, bias}, layouts);
+  } else {
+    detail::check_mixed(op, x, {}, layouts);
+    if (bias.defined()) detail::check_compatible(op, {x, weight, bias}, layouts);
+    else detail::check_compatible(op, {x, weight}, layouts);
+    detail::check_nchw(op, weight);
+  }
   LEUKO_CHECK(x.dim() == 4, "conv2d: input must be (N, C, H, W), got ", shape_str(x.shape()));
   LEUKO_CHECK(weight.dim() == 4, "conv2d: weight must be (out_channels, in_channels / groups, kh, kw), got ",
               shape_str(weight.shape()));
@@ -80,6 +87,7 @@ Conv2dShape conv_shape(const Tensor& x, const Tensor& weight, const Tensor& bias
     LEUKO_CHECK(bias.dim() == 1 && bias.size(0) == s.K, "conv2d: bias must be (", s.K, ",) for weight ",
                 shape_str(weight.shape()), ", got ", shape_str(bias.shape()));
   }
+  s.channels_last = x.is_channels_last();
   s.P = kernels::conv_output_size(s.H, s.R, s.stride_h, s.pad_h, s.dil_h);
   s.Q = kernels::conv_output_size(s.W, s.S, s.stride_w, s.pad_w, s.dil_w);
   LEUKO_CHECK(s.P >= 1 && s.Q >= 1, "conv2d: the kernel (", s.R, ", ", s.S, ") with dilation ",
@@ -89,9 +97,10 @@ Conv2dShape conv_shape(const Tensor& x, const Tensor& weight, const Tensor& bias
   return s;
 }
 
-// dx (N, C, H, W) from dy (N, K, P, Q) and w (K, C / groups, R, S), all of one dtype.
+// dx (N, C, H, W) from dy (N, K, P, Q) and w (K, C / groups, R, S), all of one dtype and one
+// memory order (channels_last: dx stored (N, H, W, C), w (K, R, S, Cg); GPU only).
 Tensor backward_data(const Tensor& dy, const Tensor& w, const Conv2dShape& s) {
-  Tensor dx = Tensor::empty({s.N, s.C, s.H, s.W}, dy.dtype(), dy.device());
+  Tensor dx = Tensor::empty({s.N, s.C, s.H, s.W}, dy.dtype(), dy.device(), dy.memory_format());
   if (s.N == 0) return dx;
   if (dy.is_cuda()) {
     LEUKO_CUDA_BRANCH({
@@ -110,10 +119,11 @@ Tensor backward_data(const Tensor& dy, const Tensor& w, const Conv2dShape& s) {
   return dx;
 }
 
-// dw (K, C / groups, R, S) from x (N, C, H, W) and dy (N, K, P, Q), summed over the batch,
-// in their dtype (bf16 for bf16 activations: cuDNN writes the gradient in the data type).
+// dw (K, C / groups, R, S) from x (N, C, H, W) and dy (N, K, P, Q), summed over the batch, in
+// their dtype and memory order (cuDNN writes the filter gradient in the data's type and order:
+// bf16 and (K, R, S, Cg) for bf16 channels_last activations; the caller converts).
 Tensor backward_filter(const Tensor& x, const Tensor& dy, const Conv2dShape& s) {
-  Tensor dw = Tensor::empty({s.K, s.channels_per_group(), s.R, s.S}, dy.dtype(), dy.device());
+  Tensor dw = Tensor::empty({s.K, s.channels_per_group(), s.R, s.S}, dy.dtype(), dy.device(), dy.memory_format());
   if (dy.is_cuda()) {
     LEUKO_CUDA_BRANCH({
       if (dy.dtype() == DType::bf16) {
@@ -131,67 +141,75 @@ Tensor backward_filter(const Tensor& x, const Tensor& dy, const Conv2dShape& s) 
   return dw;
 }
 
-// The bf16 op on the GPU: x bf16, weight and bias float32 (checked by conv_shape). The weight is
-// copied to bf16 for cuDNN; the bias is added in float. Saved for the backward: x and the bf16
-// weight (half the bytes of float32), and the output when it carries the ReLU.
-Tensor conv2d_bf16_cuda(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dShape& s, bool relu) {
-  Tensor out = Tensor::empty({s.N, s.K, s.P, s.Q}, DType::bf16, x.device());  // (N, K, P, Q) bf16
-  const Tensor wb = bf16_copy(weight);                                         // (K, Cg, R, S) bf16
-  const int64_t PQ = s.P * s.Q;
+// The op on the GPU: x float32 or bf16, NCHW or channels_last; weight and bias float32 masters
+// (checked by conv_shape). cuDNN wants the filter in x's dtype and order, so the weight is
+// copied to bf16 and/or (K, R, S, Cg) where x needs it (a float32 NCHW weight is used as it is);
+// the bias is added in float. Saved for the backward: x and that weight (bf16: half the bytes of
+// float32), and the output when it carries the ReLU.
+Tensor conv2d_cuda(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dShape& s, bool relu) {
+  const bool bf = x.dtype() == DType::bf16;
+  Tensor out = Tensor::empty({s.N, s.K, s.P, s.Q}, x.dtype(), x.device(), x.memory_format());  // (N, K, P, Q)
+  Tensor w = bf ? bf16_copy(weight) : weight.detach();  // (K, Cg, R, S)
+  if (s.channels_last) w = w.to(MemoryFormat::channels_last);  // stored (K, R, S, Cg)
+  // The bias runs along K: dimension 1 of (N, K, P*Q), or the last of (N*P*Q, K).
+  const int64_t rows = s.channels_last ? s.N * s.P * s.Q : s.N, inner = s.channels_last ? 1 : s.P * s.Q;
   if (s.N > 0) {
     LEUKO_CUDA_BRANCH({
-      kg::conv2d_forward(out.data<bf16>(), x.data<bf16>(), wb.data<bf16>(), s, conv_workspace);
-      if (bias.defined()) kg::bias_add(out.data<bf16>(), out.data<bf16>(), bias.data<float>(), s.N, s.K, PQ, relu);
-      else if (relu) kg::relu_forward(out.data<bf16>(), out.data<bf16>(), s.N * s.K * PQ);
+      if (bf) {
+        kg::conv2d_forward(out.data<bf16>(), x.data<bf16>(), w.data<bf16>(), s, conv_workspace);
+        if (bias.defined()) kg::bias_add(out.data<bf16>(), out.data<bf16>(), bias.data<float>(), rows, s.K, inner, relu);
+        else if (relu) kg::relu_forward(out.data<bf16>(), out.data<bf16>(), out.numel());
+      } else {
+        kg::conv2d_forward(out.data<float>(), x.data<float>(), w.data<float>(), s, conv_workspace);
+        if (bias.defined()) {
+          kg::bias_add(out.data<float>(), out.data<float>(), bias.data<float>(), rows, s.K, inner, relu);
+        } else if (relu) {
+          kg::relu_forward(out.data<float>(), out.data<float>(), out.numel());
+        }
+      }
     });
   }
   if (autograd::needs_record({x, weight, bias})) {
+    // dx needs only w, dw needs only x: save each only if the other's gradient is wanted, so a
+    // first layer (input without grad) keeps no reference to w and a frozen layer none to x.
     Tensor sx = weight.requires_grad() ? x.detach() : Tensor();
-    Tensor sw = x.requires_grad() ? wb : Tensor();
+    Tensor sw = x.requires_grad() ? w : Tensor();
+    // With the ReLU, its output (the next layer keeps it anyway) masks the upstream gradient.
     Tensor so = relu ? out.detach() : Tensor();
     autograd::record(out, relu ? "conv2d_relu" : "conv2d", {x, weight, bias},
-                     [sx, sw, so, s](const Tensor& g_out, const std::vector<bool>& need) {
-      const Tensor g = so.defined() ? relu_grad(g_out, so) : g_out;  // (N, K, P, Q) bf16
-      Tensor gx = need[0] ? backward_data(g, sw, s) : Tensor();       // bf16, as x
-      // The weight's gradient comes out of cuDNN in bf16; its master is float32.
-      Tensor gw = need[1] ? backward_filter(sx, g, s).to(DType::f32) : Tensor();
-      Tensor gb = need[2] ? bias_grad_bf16(g, s.N, s.K, s.P * s.Q) : Tensor();
+                     [sx, sw, so, s, rows, inner](const Tensor& g_out, const std::vector<bool>& need) {
+      // g in out's dtype and order (the engine hands it over so).
+      const Tensor g = so.defined() ? relu_grad(g_out, so) : g_out;  // (N, K, P, Q)
+      Tensor gx = need[0] ? backward_data(g, sw, s) : Tensor();       // x's dtype and order
+      // To the float32 NCHW master (no copy for float32 NCHW).
+      Tensor gw = need[1] ? backward_filter(sx, g, s).to(DType::f32).to(MemoryFormat::nchw) : Tensor();
+      // d/dbias: the sum of g over the batch and every position of each channel, in float32.
+      Tensor gb = need[2] ? bias_grad(g, rows, s.K, inner) : Tensor();
       return std::vector<Tensor>{gx, gw, gb};
     });
   }
   return out;
 }
 
-// conv2d, and relu(conv2d) in one op when `relu`: the ReLU rides on the bias pass. x float32 or
-// float64 of the weight's dtype, or bf16 on the GPU.
+// conv2d, and relu(conv2d) in one op when `relu`: the ReLU rides on the bias pass. On the CPU
+// x is float32 or float64 NCHW, of the weight's dtype; on the GPU see conv2d_cuda.
 Tensor conv2d_impl(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options, bool relu) {
   const Conv2dShape s = conv_shape(x, weight, bias, options);
-  if (x.dtype() == DType::bf16) return conv2d_bf16_cuda(x, weight, bias, s, relu);
+  if (x.is_cuda()) return conv2d_cuda(x, weight, bias, s, relu);
   Tensor out = Tensor::empty({s.N, s.K, s.P, s.Q}, x.dtype(), x.device());  // (N, K, P, Q)
   if (s.N > 0) {
-    if (x.is_cuda()) {
-      LEUKO_CUDA_BRANCH({
-        kg::conv2d_forward(out.data<float>(), x.data<float>(), weight.data<float>(), s, conv_workspace);
-        const int64_t PQ = s.P * s.Q;
-        if (bias.defined()) kg::bias_add(out.data<float>(), out.data<float>(), bias.data<float>(), s.N, s.K, PQ, relu);
-        else if (relu) kg::relu_forward(out.data<float>(), out.data<float>(), s.N * s.K * PQ);
-      });
-    } else {
-      dispatch_float(x, "conv2d", [&](auto tag) {
-        using T = decltype(tag);
-        kc::conv2d_forward(out.data<T>(), x.data<T>(), weight.data<T>(), s);
-        const int64_t PQ = s.P * s.Q;
-        if (bias.defined()) kc::bias_add(out.data<T>(), out.data<T>(), bias.data<T>(), s.N, s.K, PQ, relu);
-        else if (relu) kc::relu_forward(out.data<T>(), out.data<T>(), s.N * s.K * PQ);
-      });
-    }
+    dispatch_float(x, "conv2d", [&](auto tag) {
+      using T = decltype(tag);
+      kc::conv2d_forward(out.data<T>(), x.data<T>(), weight.data<T>(), s);
+      const int64_t PQ = s.P * s.Q;
+      if (bias.defined()) kc::bias_add(out.data<T>(), out.data<T>(), bias.data<T>(), s.N, s.K, PQ, relu);
+      else if (relu) kc::relu_forward(out.data<T>(), out.data<T>(), s.N * s.K * PQ);
+    });
   }
   if (autograd::needs_record({x, weight, bias})) {
-    // dx needs only w, dw needs only x: save each only if the other's gradient is wanted, so a
-    // first layer (input without grad) keeps no reference to w and a frozen layer none to x.
+    // As conv2d_cuda: each saved only if the other's gradient is wanted.
     Tensor sx = weight.requires_grad() ? x.detach() : Tensor();
     Tensor sw = x.requires_grad() ? weight.detach() : Tensor();
-    // With the ReLU, its output (the next layer keeps it anyway) masks the upstream gradient.
     Tensor so = relu ? out.detach() : Tensor();
     autograd::record(out, relu ? "conv2d_relu" : "conv2d", {x, weight, bias},
                      [sx, sw, so, s](const Tensor& g_out, const std::vector<bool>& need) {
@@ -206,16 +224,18 @@ Tensor conv2d_impl(const Tensor& x, const Tensor& weight, const Tensor& bias, co
   return out;
 }
 
-// The entry of conv2d and conv2d_relu: autocast, then the op (on the CPU, bf16 runs through
-// float32 with the weight rounded to bf16, the values the GPU multiplies).
+// The entry of conv2d and conv2d_relu: autocast (bf16, then channels_last: layers/autocast.h),
+// then the op. The CPU runs bf16 and channels_last through the float32 NCHW op (through_float),
+// with the weight rounded to bf16 for a bf16 input: the values the GPU multiplies.
 Tensor conv2d_entry(const Tensor& x_in, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options,
                     bool relu) {
-  const Tensor x = autocast_bf16(x_in);
-  if (x.defined() && x.dtype() == DType::bf16 && !x.is_cuda()) {
-    detail::check_mixed("conv2d", x, {weight, bias});
+  const Tensor x = autocast_channels_last(autocast_bf16(x_in));
+  if (x.defined() && !x.is_cuda() && (x.dtype() == DType::bf16 || x.is_channels_last())) {
+    detail::check_mixed("conv2d", x, {weight, bias}, detail::Layouts::any);
+    const Tensor w = x.dtype() == DType::bf16 ? weight.to(DType::bf16) : weight;
     return detail::through_float([&](const Tensor& xf, const Tensor& wf) {
       return conv2d_impl(xf, wf, bias, options, relu);
-    }, x, weight.to(DType::bf16));
+    }, x, w);
   }
   return conv2d_impl(x, weight, bias, options, relu);
 }

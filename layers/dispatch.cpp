@@ -2,10 +2,16 @@
 
 namespace leuko::detail {
 
-void check_compatible(const char* op, std::initializer_list<Tensor> tensors) {
+void check_nchw(const char* op, const Tensor& t) {
+  LEUKO_CHECK(!t.defined() || !t.is_channels_last(), op, ": takes NCHW tensors, got ", t.describe(),
+              " (convert it with .to(MemoryFormat::nchw))");
+}
+
+void check_compatible(const char* op, std::initializer_list<Tensor> tensors, Layouts layouts) {
   const Tensor* first = nullptr;
   for (const Tensor& t : tensors) {
     LEUKO_CHECK(t.defined(), op, ": an input tensor is undefined");
+    if (layouts == Layouts::nchw) check_nchw(op, t);
     if (first == nullptr) {
       first = &t;
       continue;
@@ -26,8 +32,9 @@ void check_cuda_dtype(const char* op, const Tensor& t) {
   LEUKO_CHECK(t.dtype() == DType::f32, op, " on the GPU takes float32, got ", dtype_name(t.dtype()));
 }
 
-void check_mixed(const char* op, const Tensor& x, std::initializer_list<Tensor> params) {
+void check_mixed(const char* op, const Tensor& x, std::initializer_list<Tensor> params, Layouts layouts) {
   LEUKO_CHECK(x.defined(), op, ": the input tensor is undefined");
+  if (layouts == Layouts::nchw) check_nchw(op, x);
   const bool bf16 = x.dtype() == DType::bf16;
   LEUKO_CHECK(!x.is_cuda() || bf16 || x.dtype() == DType::f32, op, " on the GPU takes float32 or bfloat16, got ",
               dtype_name(x.dtype()));
@@ -39,6 +46,7 @@ void check_mixed(const char* op, const Tensor& x, std::initializer_list<Tensor> 
                 p.describe(), ")");
     LEUKO_CHECK(p.dtype() == want, op, ": a parameter ", p.describe(), " must be ", dtype_name(want),
                 " for the input ", x.describe());
+    check_nchw(op, p);  // parameters are always NCHW
   }
 }
 

@@ -6,6 +6,13 @@
 // path, so none has a bf16 kernel. A bf16 input runs through_float (layers/dispatch.h) on both
 // devices: the float32 op on converted copies, its output rounded to bf16 once, the gradients
 // flowing back through the same conversions.
+//
+// channels_last (tensor/device.h channels_last_activations()): the unary and scalar ops walk the
+// flat buffer, so they take either memory order and their output keeps it (empty_like). A binary
+// op runs as it is when its operands have one shape and one order (element i of a meets element
+// i of b); broadcasting and mixed orders go through_float, which hands the kernels NCHW copies
+// (the broadcast strides index NCHW) and returns a 4-D output as channels_last. bias_add indexes
+// NCHW ((N, C, inner), the bias along dim 1), so a channels_last input goes through_float too.
 #include "layers/elementwise.h"
 
 #include "kernels/elementwise.h"
@@ -59,12 +66,20 @@ Tensor binary(BinaryOp op, const char* name, const Tensor& a, const Tensor& b) {
     if (is_float(a)) return f(a, b.to(a.dtype()));
     // bf16 with int64: left to the checks below, which refuse it.
   }
-  detail::check_compatible(name, {a, b});
+  // Same shape and same memory order: the flat kernel, whatever the order. Otherwise a
+  // channels_last operand goes through NCHW (the broadcast strides below index NCHW).
+  const bool same = a.defined() && b.defined() && a.shape() == b.shape();
+  const bool one_order = same && a.memory_format() == b.memory_format();
+  if (!one_order && detail::any_channels_last({a, b})) {
+    return detail::through_float([op, name](const Tensor& fa, const Tensor& fb) { return binary(op, name, fa, fb); },
+                                 a, b);
+  }
+  detail::check_compatible(name, {a, b}, one_order ? detail::Layouts::any : detail::Layouts::nchw);
   const Shape out_shape = broadcast_shapes(a.shape(), b.shape(), name);
-  Tensor out = Tensor::empty(out_shape, a.dtype(), a.device());
+  // Same shapes: a's memory order too; broadcasting: NCHW (both operands are, by now).
+  Tensor out = same ? Tensor::empty_like(a) : Tensor::empty(out_shape, a.dtype(), a.device());
   const int64_t n = out.numel();
   kernels::Broadcast bc;
-  const bool same = a.shape() == b.shape();
   if (!same) {
     bc.rank = int(out_shape.size());
     for (int i = 0; i < bc.rank; i++) bc.shape[i] = out_shape[size_t(i)];
@@ -118,7 +133,7 @@ Tensor div(const Tensor& a, const Tensor& b) { return binary(BinaryOp::div, "div
 
 Tensor affine(const Tensor& x, double alpha, double beta) {
   if (detail::any_bf16({x})) return detail::through_float(affine, x, alpha, beta);
-  detail::check_compatible("affine", {x});
+  detail::check_compatible("affine", {x}, detail::Layouts::any);  // elementwise: either order
   Tensor out = Tensor::empty_like(x);
   const int64_t n = x.numel();
   if (x.is_cuda()) {
@@ -148,7 +163,7 @@ Tensor div(const Tensor& x, double s) {
 
 Tensor rdiv(double s, const Tensor& x) {
   if (detail::any_bf16({x})) return detail::through_float(rdiv, s, x);
-  detail::check_compatible("rdiv", {x});
+  detail::check_compatible("rdiv", {x}, detail::Layouts::any);  // elementwise: either order
   Tensor out = Tensor::empty_like(x);
   const int64_t n = x.numel();
   if (x.is_cuda()) {
@@ -172,7 +187,7 @@ Tensor unary(UnaryOp op, const char* name, const Tensor& x) {
   if (detail::any_bf16({x})) {
     return detail::through_float([op, name](const Tensor& fx) { return unary(op, name, fx); }, x);
   }
-  detail::check_compatible(name, {x});
+  detail::check_compatible(name, {x}, detail::Layouts::any);  // elementwise: either order
   Tensor out = Tensor::empty_like(x);
   const int64_t n = x.numel();
   if (x.is_cuda()) {
@@ -207,13 +222,17 @@ Tensor bias_add(const Tensor& x, const Tensor& bias) {
   if (detail::any_bf16({x, bias}) && x.defined() && bias.defined()) {
     // A bf16 activation with its float32 bias (a parameter, as a convolution's): bf16 out, by
     // check_mixed's rule for parameters, where type promotion would give float32.
+    // through_float also takes a channels_last x to NCHW (and its output back).
     if (x.dtype() == DType::bf16) {
-      if (bias.dtype() != DType::bf16) detail::check_mixed("bias_add", x, {bias});
+      if (bias.dtype() != DType::bf16) detail::check_mixed("bias_add", x, {bias}, detail::Layouts::any);
       return detail::through_float(bias_add, x, bias);
     }
     return bias_add(x, bias.to(x.dtype()));  // a bf16 bias on a wider input: promoted to it
   }
-  detail::check_compatible("bias_add", {x, bias});
+  // The kernel reads x as (N, C, inner), the bias along dim 1: a channels_last x (stored N, H,
+  // W, C) through an NCHW copy, its output converted back.
+  if (x.defined() && x.is_channels_last()) return detail::through_float(bias_add, x, bias);
+  detail::check_compatible("bias_add", {x, bias});  // NCHW only
   LEUKO_CHECK(x.dim() >= 2, "bias_add: input must be (N, C, ...), got ", shape_str(x.shape()));
   detail::check_rank("bias_add", "bias", bias, 1);
   const int64_t N = x.size(0), C = x.size(1), inner = x.numel() / std::max<int64_t>(1, N * C);

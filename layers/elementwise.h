@@ -8,6 +8,9 @@ namespace leuko {
 
 // Every op takes bf16 too (computed in float32, the output rounded to bf16 once; no bf16
 // kernels, none of these is on a network's hot path).
+// Memory order (tensor/tensor.h MemoryFormat): the unary and scalar ops keep their input's; a
+// binary op of two same-shape operands of one order keeps it, and otherwise (broadcasting, mixed
+// orders) computes on NCHW copies and returns a 4-D result as channels_last when an operand was.
 
 // a op b with numpy/PyTorch broadcasting: shapes are right-aligned, and each dimension must
 // be equal or 1 in one of them. Gradients are summed back to each input's shape.
@@ -34,6 +37,7 @@ Tensor log(const Tensor& x);
 // out[n, c, ...] = x[n, c, ...] + bias[c]   x: (N, C, ...), bias: (C,)
 // The bias of a convolution or a linear layer; its gradient sums over N and the spatial dims.
 // A bf16 x with a float32 bias (a parameter) gives bf16, as the layers under bf16 activations.
+// A channels_last x is computed as NCHW (C is dim 1) and the output is channels_last.
 Tensor bias_add(const Tensor& x, const Tensor& bias);
 
 // The result shape of broadcasting a against b; throws naming `op` when they do not broadcast.

@@ -54,7 +54,7 @@ Tensor linear_bf16_cuda(const Tensor& x, const Tensor& weight, const Tensor& bia
         gw = Tensor::empty({g.size(1), sx.size(1)}, DType::f32, g.device());
         detail::gemm(gw, g, true, sx, false);
       }
-      if (need[2]) gb = bias_grad_bf16(g, g.size(0), g.size(1), 1);  // (out,) float32
+      if (need[2]) gb = bias_grad(g, g.size(0), g.size(1), 1);  // (out,) float32
       return std::vector<Tensor>{gx, gw, gb};
     });
   }

@@ -5,6 +5,13 @@
 // bf16 activations: pooling keeps its input's dtype. On the GPU the kernels are bf16-native
 // (load, compute in float, round once); on the CPU a bf16 input runs the float32 op on a
 // converted copy (detail::through_float), the reference the GPU is tested against.
+//
+// channels_last (tensor/tensor.h MemoryFormat): pooling keeps its input's memory order, as it
+// keeps its dtype. The GPU has kernels for both orders (kernels/pool.h, the *_nhwc ones); the
+// CPU pools an NCHW copy (through_float) and converts the output back. The argmax indices of a
+// channels_last output are a channels_last int64 tensor: the same values (h * W + w within the
+// plane) as the NCHW op's, stored in the output's order, so index i of the output's storage is
+// index i of the indices' storage, which is what the backward kernels walk.
 #include "layers/pool.h"
 
 #include "kernels/pool.h"
@@ -29,14 +36,24 @@ int64_t pool_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad
 
 namespace {
 
-// A bf16 tensor on the CPU: its op runs through_float.
-bool cpu_bf16(const Tensor& x) { return x.defined() && x.dtype() == DType::bf16 && !x.is_cuda(); }
+// A bf16 or channels_last tensor on the CPU: its op runs the float32 NCHW op (through_float).
+bool cpu_reference(const Tensor& x) {
+  return x.defined() && !x.is_cuda() && (x.dtype() == DType::bf16 || x.is_channels_last());
+}
 
-// The input of a pooling op: float32, float64 (CPU) or bf16. check_compatible rejects bf16 on
-// the GPU, where these ops have bf16 kernels.
+// The input of a pooling op: float32, float64 (CPU) or bf16, in either memory order (the CUDA
+// kernels index both). check_compatible rejects bf16 on the GPU, where these ops have bf16
+// kernels.
 void check_input(const char* op, const Tensor& x) {
   if (x.defined() && x.dtype() == DType::bf16) return;
-  detail::check_compatible(op, {x});
+  detail::check_compatible(op, {x}, detail::Layouts::any);
+}
+
+// A backward receives its output's gradient in the output's memory order (tensor/autograd.h);
+// the kernels index that order, so a gradient in the other would be read wrongly, silently.
+void check_grad_order(const char* op, const Tensor& g, MemoryFormat format) {
+  LEUKO_CHECK(g.memory_format() == format, op, " backward: the gradient ", g.describe(), " is not ",
+              memory_format_name(format), " as the output was");
 }
 
 // Calls f(T{}) with T = float or bf16, the storage type of a CUDA tensor (the kernels in
@@ -61,6 +78,7 @@ kernels::Pool2d pool_geometry(const char* op, const Tensor& x, int64_t kernel, i
   LEUKO_CHECK(padding <= kernel / 2, op, ": padding ", padding, " must be at most half the kernel size ", kernel);
   kernels::Pool2d p;
   p.planes = x.size(0) * x.size(1);
+  p.C = x.size(1);
   p.H = x.size(2), p.W = x.size(3);
   p.kh = p.kw = kernel;
   p.sh = p.sw = stride;
@@ -76,19 +94,26 @@ kernels::Pool2d pool_geometry(const char* op, const Tensor& x, int64_t kernel, i
 
 std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding,
                                                   bool ceil_mode) {
-  if (cpu_bf16(x)) {
-    // The float32 op picks the same values (exact in bf16) and the same argmax.
-    auto [out, indices] = max_pool2d_with_indices(x.to(DType::f32), kernel, stride, padding, ceil_mode);
-    return {out.to(DType::bf16), indices};
+  if (cpu_reference(x)) {
+    // through_float by hand (it returns one tensor): the float32 NCHW op picks the same values
+    // (exact in bf16) and the same argmax; both come back in x's dtype and memory order.
+    const Tensor xf = x.dtype() == DType::bf16 ? x.to(DType::f32) : x;
+    auto [out, indices] = max_pool2d_with_indices(xf.to(MemoryFormat::nchw), kernel, stride, padding, ceil_mode);
+    return {out.to(x.dtype()).to(x.memory_format()), indices.to(x.memory_format())};
   }
   const kernels::Pool2d p = pool_geometry("max_pool2d", x, kernel, stride, padding, ceil_mode);
   const Shape out_shape{x.size(0), x.size(1), p.OH, p.OW};
-  Tensor out = Tensor::empty(out_shape, x.dtype(), x.device());
-  Tensor indices = Tensor::empty(out_shape, DType::i64, x.device());  // (N, C, OH, OW) argmax h * W + w
+  const MemoryFormat format = x.memory_format();  // the CPU gets here with NCHW only
+  Tensor out = Tensor::empty(out_shape, x.dtype(), x.device(), format);
+  Tensor indices = Tensor::empty(out_shape, DType::i64, x.device(), format);  // out's order; argmax h * W + w
   if (x.is_cuda()) {
     LEUKO_CUDA_BRANCH(dispatch_cuda(x, [&](auto tag) {
       using T = decltype(tag);
-      kg::max_pool2d_forward(out.data<T>(), indices.data<int64_t>(), x.data<T>(), p);
+      if (format == MemoryFormat::channels_last) {
+        kg::max_pool2d_forward_nhwc(out.data<T>(), indices.data<int64_t>(), x.data<T>(), p);
+      } else {
+        kg::max_pool2d_forward(out.data<T>(), indices.data<int64_t>(), x.data<T>(), p);
+      }
     }));
   } else {
     dispatch_float(x, "max_pool2d", [&](auto tag) {
@@ -99,12 +124,17 @@ std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, int64_t kerne
   if (autograd::needs_record({x})) {
     const Shape in_shape = x.shape();
     const Tensor idx = indices.detach();
-    autograd::record(out, "max_pool2d", {x}, [p, in_shape, idx](const Tensor& g, const std::vector<bool>&) {
-      Tensor gx = Tensor::empty(in_shape, g.dtype(), g.device());  // (N, C, H, W)
+    autograd::record(out, "max_pool2d", {x}, [p, in_shape, idx, format](const Tensor& g, const std::vector<bool>&) {
+      check_grad_order("max_pool2d", g, format);
+      Tensor gx = Tensor::empty(in_shape, g.dtype(), g.device(), format);  // (N, C, H, W), x's order
       if (g.is_cuda()) {
         LEUKO_CUDA_BRANCH(dispatch_cuda(g, [&](auto tag) {
           using T = decltype(tag);
-          kg::max_pool2d_backward(gx.data<T>(), g.data<T>(), idx.data<int64_t>(), p);
+          if (format == MemoryFormat::channels_last) {
+            kg::max_pool2d_backward_nhwc(gx.data<T>(), g.data<T>(), idx.data<int64_t>(), p);
+          } else {
+            kg::max_pool2d_backward(gx.data<T>(), g.data<T>(), idx.data<int64_t>(), p);
+          }
         }));
       } else {
         dispatch_float(g, "max_pool2d backward", [&](auto tag) {
@@ -124,13 +154,20 @@ Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
 
 Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding, bool ceil_mode,
                   bool count_include_pad) {
-  if (cpu_bf16(x)) return detail::through_float(avg_pool2d, x, kernel, stride, padding, ceil_mode, count_include_pad);
+  if (cpu_reference(x)) {
+    return detail::through_float(avg_pool2d, x, kernel, stride, padding, ceil_mode, count_include_pad);
+  }
   const kernels::Pool2d p = pool_geometry("avg_pool2d", x, kernel, stride, padding, ceil_mode);
-  Tensor out = Tensor::empty({x.size(0), x.size(1), p.OH, p.OW}, x.dtype(), x.device());
+  const MemoryFormat format = x.memory_format();  // the CPU gets here with NCHW only
+  Tensor out = Tensor::empty({x.size(0), x.size(1), p.OH, p.OW}, x.dtype(), x.device(), format);
   if (x.is_cuda()) {
     LEUKO_CUDA_BRANCH(dispatch_cuda(x, [&](auto tag) {
       using T = decltype(tag);
-      kg::avg_pool2d_forward(out.data<T>(), x.data<T>(), p, count_include_pad);
+      if (format == MemoryFormat::channels_last) {
+        kg::avg_pool2d_forward_nhwc(out.data<T>(), x.data<T>(), p, count_include_pad);
+      } else {
+        kg::avg_pool2d_forward(out.data<T>(), x.data<T>(), p, count_include_pad);
+      }
     }));
   } else {
     dispatch_float(x, "avg_pool2d", [&](auto tag) {
@@ -140,12 +177,17 @@ Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
   }
   if (autograd::needs_record({x})) {
     const Shape in_shape = x.shape();
-    auto backward = [p, in_shape, count_include_pad](const Tensor& g, const std::vector<bool>&) {
-      Tensor gx = Tensor::empty(in_shape, g.dtype(), g.device());  // (N, C, H, W)
+    auto backward = [p, in_shape, count_include_pad, format](const Tensor& g, const std::vector<bool>&) {
+      check_grad_order("avg_pool2d", g, format);
+      Tensor gx = Tensor::empty(in_shape, g.dtype(), g.device(), format);  // (N, C, H, W), x's order
       if (g.is_cuda()) {
         LEUKO_CUDA_BRANCH(dispatch_cuda(g, [&](auto tag) {
           using T = decltype(tag);
-          kg::avg_pool2d_backward(gx.data<T>(), g.data<T>(), p, count_include_pad);
+          if (format == MemoryFormat::channels_last) {
+            kg::avg_pool2d_backward_nhwc(gx.data<T>(), g.data<T>(), p, count_include_pad);
+          } else {
+            kg::avg_pool2d_backward(gx.data<T>(), g.data<T>(), p, count_include_pad);
+          }
         }));
       } else {
         dispatch_float(g, "avg_pool2d backward", [&](auto tag) {
@@ -161,19 +203,25 @@ Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
 }
 
 Tensor adaptive_avg_pool2d(const Tensor& x, int64_t out_h, int64_t out_w) {
-  if (cpu_bf16(x)) return detail::through_float(adaptive_avg_pool2d, x, out_h, out_w);
+  if (cpu_reference(x)) return detail::through_float(adaptive_avg_pool2d, x, out_h, out_w);
   check_input("adaptive_avg_pool2d", x);
   detail::check_rank("adaptive_avg_pool2d", "input", x, 4);
   LEUKO_CHECK(out_h >= 1 && out_w >= 1, "adaptive_avg_pool2d: output size ", out_h, "x", out_w, " must be positive");
   LEUKO_CHECK(x.size(2) >= 1 && x.size(3) >= 1, "adaptive_avg_pool2d: empty input plane ", shape_str(x.shape()));
   kernels::Pool2d p;
   p.planes = x.size(0) * x.size(1);
+  p.C = x.size(1);
   p.H = x.size(2), p.W = x.size(3), p.OH = out_h, p.OW = out_w;
-  Tensor out = Tensor::empty({x.size(0), x.size(1), out_h, out_w}, x.dtype(), x.device());
+  const MemoryFormat format = x.memory_format();  // the CPU gets here with NCHW only
+  Tensor out = Tensor::empty({x.size(0), x.size(1), out_h, out_w}, x.dtype(), x.device(), format);
   if (x.is_cuda()) {
     LEUKO_CUDA_BRANCH(dispatch_cuda(x, [&](auto tag) {
       using T = decltype(tag);
-      kg::adaptive_avg_pool2d_forward(out.data<T>(), x.data<T>(), p);
+      if (format == MemoryFormat::channels_last) {
+        kg::adaptive_avg_pool2d_forward_nhwc(out.data<T>(), x.data<T>(), p);
+      } else {
+        kg::adaptive_avg_pool2d_forward(out.data<T>(), x.data<T>(), p);
+      }
     }));
   } else {
     dispatch_float(x, "adaptive_avg_pool2d", [&](auto tag) {
@@ -183,12 +231,17 @@ Tensor adaptive_avg_pool2d(const Tensor& x, int64_t out_h, int64_t out_w) {
   }
   if (autograd::needs_record({x})) {
     const Shape in_shape = x.shape();
-    autograd::record(out, "adaptive_avg_pool2d", {x}, [p, in_shape](const Tensor& g, const std::vector<bool>&) {
-      Tensor gx = Tensor::empty(in_shape, g.dtype(), g.device());  // (N, C, H, W)
+    auto backward = [p, in_shape, format](const Tensor& g, const std::vector<bool>&) {
+      check_grad_order("adaptive_avg_pool2d", g, format);
+      Tensor gx = Tensor::empty(in_shape, g.dtype(), g.device(), format);  // (N, C, H, W), x's order
       if (g.is_cuda()) {
         LEUKO_CUDA_BRANCH(dispatch_cuda(g, [&](auto tag) {
           using T = decltype(tag);
-          kg::adaptive_avg_pool2d_backward(gx.data<T>(), g.data<T>(), p);
+          if (format == MemoryFormat::channels_last) {
+            kg::adaptive_avg_pool2d_backward_nhwc(gx.data<T>(), g.data<T>(), p);
+          } else {
+            kg::adaptive_avg_pool2d_backward(gx.data<T>(), g.data<T>(), p);
+          }
         }));
       } else {
         dispatch_float(g, "adaptive_avg_pool2d backward", [&](auto tag) {
@@ -197,7 +250,8 @@ Tensor adaptive_avg_pool2d(const Tensor& x, int64_t out_h, int64_t out_w) {
         });
       }
       return std::vector<Tensor>{gx};
-    });
+    };
+    autograd::record(out, "adaptive_avg_pool2d", {x}, backward);
   }
   return out;
 }

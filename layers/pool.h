@@ -3,6 +3,7 @@
 // All take x: (N, C, H, W) and follow PyTorch's semantics exactly (output sizes, ceil_mode,
 // padding, tie-breaking, divisors), so a torchvision network pools to the same shapes and values.
 // x may be bf16 (tensor/device.h bf16_activations()): the output, and x's gradient, are bf16.
+// x may be channels_last (tensor/tensor.h MemoryFormat): the output, and x's gradient, are too.
 #pragma once
 
 #include <cstdint>
@@ -25,7 +26,8 @@ int64_t pool_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad
 // output's gradient to its argmax (saved in the forward); overlapping windows add up.
 Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding = 0, bool ceil_mode = false);
 // The same, also returning the argmax of each output as an int64 (N, C, OH, OW) tensor of flat
-// positions h * W + w within the input plane (PyTorch's return_indices=True).
+// positions h * W + w within the input plane (PyTorch's return_indices=True). For a
+// channels_last x the indices are a channels_last tensor: the same values, in the output's order.
 std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, int64_t kernel, int64_t stride,
                                                   int64_t padding = 0, bool ceil_mode = false);
 

@@ -5,6 +5,11 @@
 // bf16 activations: a bf16 input is reduced through_float on both devices (a float32 copy,
 // the result rounded to bf16 once). No network reduces a bf16 activation on its hot path (the
 // bias gradient of a bf16 layer calls the bf16 kernel of kernels/reduce.h directly).
+//
+// channels_last (tensor/tensor.h MemoryFormat): the kernels index dims in their shape's order,
+// so a channels_last input is reduced through an NCHW copy (through_float converts it; a 4-D
+// result comes back channels_last). No network reduces a channels_last activation on its hot
+// path either. check_compatible's default refuses a channels_last tensor that got past this.
 #include "layers/reduce.h"
 
 #include <algorithm>
@@ -22,6 +27,9 @@ namespace kg = kernels::cuda;
 namespace {
 
 bool is_bf16(const Tensor& x) { return x.defined() && x.dtype() == DType::bf16; }
+
+// bf16 and channels_last inputs go through_float: the op on an NCHW copy, float32 for bf16.
+bool needs_reference(const Tensor& x) { return is_bf16(x) || (x.defined() && x.is_channels_last()); }
 
 // x's shape left-padded with 1s to `rank` dims.
 Shape pad_left(const Shape& s, size_t rank) {
@@ -84,7 +92,7 @@ void check_broadcastable(const Shape& small, const Shape& big, const char* op) {
 
 // Sum (scale 1) or mean (scale 1/count) over dims, with the reduced dims kept as 1 in `kept`.
 Tensor reduce_dims(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim, bool is_mean) {
-  if (is_bf16(x)) return detail::through_float(reduce_dims, x, dims, keepdim, is_mean);
+  if (needs_reference(x)) return detail::through_float(reduce_dims, x, dims, keepdim, is_mean);
   const char* name = is_mean ? "mean" : "sum";
   detail::check_compatible(name, {x});
   LEUKO_CHECK(x.dim() <= kernels::kMaxDims, name, ": at most ", kernels::kMaxDims, " dimensions");
@@ -132,7 +140,7 @@ Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
 
 Tensor sum_to(const Tensor& x, const Shape& shape) {
   if (x.shape() == shape) return x;
-  if (is_bf16(x)) return detail::through_float(sum_to, x, shape);
+  if (needs_reference(x)) return detail::through_float(sum_to, x, shape);
   detail::check_compatible("sum_to", {x});
   check_broadcastable(shape, x.shape(), "sum_to");
   Tensor out = reduce_kernel(x, pad_left(shape, size_t(x.dim())), 1.0).reshape(shape);
@@ -147,7 +155,7 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
 
 Tensor expand(const Tensor& x, const Shape& shape) {
   if (x.shape() == shape) return x;
-  if (is_bf16(x)) return detail::through_float(expand, x, shape);
+  if (needs_reference(x)) return detail::through_float(expand, x, shape);
   detail::check_compatible("expand", {x});
   check_broadcastable(x.shape(), shape, "expand");
   Tensor out = expand_kernel(x, shape, 1.0);

@@ -100,6 +100,7 @@ void record(Tensor& out, const char* name, const std::vector<Tensor>& inputs, Ba
       e.shape = in.shape();
       e.dtype = in.dtype();
       e.device = in.device();
+      e.format = in.memory_format();
       node->needs[i] = true;
     }
   }
@@ -121,6 +122,7 @@ void backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) {
   LEUKO_CHECK(grad.shape() == root.shape() && grad.dtype() == root.dtype() && grad.device() == root.device(),
               "backward(): the upstream gradient ", grad.describe(), " does not match the tensor ",
               root.describe());
+  if (grad.memory_format() != root.memory_format()) grad = grad.detach().to(root.memory_format());
 
   NoGradGuard no_grad;  // the backward closures compute with ops that must not record
   if (root.is_leaf()) {
@@ -169,6 +171,9 @@ void backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) {
       const Edge& in = node->inputs[i];
       if ((!in.fn && !in.leaf.defined()) || !gin[i].defined()) continue;
       check_grad(*node, i, in, gin[i]);
+      // Every backward receives its output's gradient in its output's memory order (an op
+      // may return an NCHW gradient for a channels_last input, or the reverse).
+      if (gin[i].memory_format() != in.format) gin[i] = gin[i].to(in.format);
       if (in.fn) {
         Tensor& slot = grads[in.fn.get()];
         if (!slot.defined()) {

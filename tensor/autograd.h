@@ -37,6 +37,7 @@ struct Edge {
   Shape shape;               // what the gradient must be: the input's shape, dtype and device
   DType dtype = DType::f32;
   Device device = Device::CPU;
+  MemoryFormat format = MemoryFormat::nchw;  // the engine hands the gradient over in this order
 };
 
 struct Node {

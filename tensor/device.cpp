@@ -58,6 +58,14 @@ bool bf16_activations() {
   return allowed && g_precision == Precision::bf16;
 }
 
+bool channels_last_activations() {
+  static const bool allowed = [] {
+    const char* env = std::getenv("LEUKO_CHANNELS_LAST");
+    return env == nullptr || std::string(env) != "0";
+  }();
+  return allowed && bf16_activations();
+}
+
 void set_deterministic(bool on) { g_deterministic = on; }
 bool deterministic() { return g_deterministic; }
 

@@ -37,6 +37,11 @@ Precision precision();
 // matrix products and TF32 convolutions, as before version 7 of docs/PERFORMANCE.md), for
 // comparing the two.
 bool bf16_activations();
+// True under bf16 activations unless LEUKO_CHANNELS_LAST=0: the activations are also
+// channels_last (tensor/tensor.h MemoryFormat), stored (N, H, W, C), the layout of cuDNN's
+// fastest bf16 convolutions and of PyTorch's bf16 cells in tools/bench_torch.py. conv2d converts
+// its input, and every op keeps its input's order (or has kernels for both).
+bool channels_last_activations();
 const char* precision_name(Precision p);
 // Parses "fp32", "tf32" or "bf16"; throws Error naming the text otherwise.
 Precision parse_precision(const std::string& text);

@@ -257,7 +257,7 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
     for (int i = 0; i < 8; i++) len[i] = char((n >> (8 * i)) & 0xff);
     if (std::fwrite(len, 1, 8, f) != 8 || std::fwrite(header.data(), 1, header.size(), f) != header.size()) return false;
     for (const auto& [name, t] : sorted) {
-      const Tensor host = t.detach().cpu();  // (shape) the tensor's bytes on the host
+      const Tensor host = t.detach().to(MemoryFormat::nchw).cpu();  // (shape) the bytes on the host, NCHW
       if (std::fwrite(host.raw_data(), 1, host.nbytes(), f) != host.nbytes()) return false;
     }
     return true;

@@ -5,6 +5,7 @@
 #include <sstream>
 #include <type_traits>
 
+#include "kernels/layout.h"
 #include "kernels/memory.h"
 #include "tensor/allocator.h"
 #include "tensor/autograd.h"
@@ -108,6 +109,16 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   return Tensor(std::move(impl));
 }
 
+Tensor Tensor::empty(const Shape& shape, DType dtype, Device device, MemoryFormat format) {
+  LEUKO_CHECK(format == MemoryFormat::nchw || shape.size() == 4, "a channels_last tensor must have 4 dimensions ",
+              "(N, C, H, W), got ", shape_str(shape));
+  Tensor t = empty(shape, dtype, device);
+  t.impl().format = format;
+  return t;
+}
+
+const char* memory_format_name(MemoryFormat f) { return f == MemoryFormat::channels_last ? "channels_last" : "nchw"; }
+
 Tensor Tensor::full(const Shape& shape, double value, DType dtype, Device device) {
   Tensor t = empty(shape, dtype, device);
   t.fill_(value);
@@ -116,8 +127,12 @@ Tensor Tensor::full(const Shape& shape, double value, DType dtype, Device device
 Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) { return full(shape, 0.0, dtype, device); }
 Tensor Tensor::ones(const Shape& shape, DType dtype, Device device) { return full(shape, 1.0, dtype, device); }
 Tensor Tensor::scalar(double value, DType dtype, Device device) { return full({}, value, dtype, device); }
-Tensor Tensor::empty_like(const Tensor& t) { return empty(t.shape(), t.dtype(), t.device()); }
-Tensor Tensor::zeros_like(const Tensor& t) { return zeros(t.shape(), t.dtype(), t.device()); }
+Tensor Tensor::empty_like(const Tensor& t) { return empty(t.shape(), t.dtype(), t.device(), t.memory_format()); }
+Tensor Tensor::zeros_like(const Tensor& t) {
+  Tensor z = empty_like(t);
+  z.fill_(0.0);
+  return z;
+}
 
 namespace {
 template <typename V>
@@ -150,7 +165,8 @@ int64_t Tensor::size(int64_t d) const {
 }
 
 std::string Tensor::describe() const {
-  return std::string(dtype_name(dtype())) + shape_str(shape()) + " on " + device_name(device());
+  return std::string(dtype_name(dtype())) + shape_str(shape()) + (is_channels_last() ? " channels_last" : "") +
+         " on " + device_name(device());
 }
 
 void* Tensor::raw_data() const {
@@ -166,7 +182,7 @@ bool Tensor::shares_storage(const Tensor& other) const {
 
 Tensor Tensor::to(Device device) const {
   if (device == this->device()) return *this;
-  Tensor out = empty(shape(), dtype(), device);
+  Tensor out = empty(shape(), dtype(), device, memory_format());
   copy_bytes(device, out.raw_data(), this->device(), raw_data(), nbytes());
   if (autograd::needs_record({*this})) {
     const Device from = this->device();
@@ -179,7 +195,7 @@ Tensor Tensor::to(Device device) const {
 
 Tensor Tensor::to(DType dtype) const {
   if (dtype == this->dtype()) return *this;
-  Tensor out = empty(shape(), dtype, device());
+  Tensor out = empty(shape(), dtype, device(), memory_format());  // element by element: the order is kept
   convert_into(out, *this);
   if (autograd::needs_record({*this})) {
     const DType from = this->dtype();
@@ -190,8 +206,50 @@ Tensor Tensor::to(DType dtype) const {
   return out;
 }
 
+Tensor Tensor::to(MemoryFormat format) const {
+  if (format == memory_format()) return *this;
+  LEUKO_CHECK(dim() == 4, "to(", memory_format_name(format), "): needs a 4-D (N, C, H, W) tensor, got ",
+              shape_str(shape()));
+  Tensor out = empty(shape(), dtype(), device(), format);
+  const int64_t N = size(0), C = size(1), HW = size(2) * size(3);
+  const bool nhwc = format == MemoryFormat::channels_last;
+  if (is_cuda()) {
+#if LEUKO_WITH_CUDA
+    if (dtype() == DType::f32) {
+      if (nhwc) kg::to_nhwc(out.data<float>(), data<float>(), N, C, HW);
+      else kg::to_nchw(out.data<float>(), data<float>(), N, C, HW);
+    } else if (dtype() == DType::bf16) {
+      if (nhwc) kg::to_nhwc(out.data<bf16>(), data<bf16>(), N, C, HW);
+      else kg::to_nchw(out.data<bf16>(), data<bf16>(), N, C, HW);
+    } else {
+      LEUKO_FAIL("to(", memory_format_name(format), "): no CUDA transpose for ", dtype_name(dtype()));
+    }
+#else
+    no_cuda_build();
+#endif
+  } else {
+    auto run = [&](auto* o, const auto* i) {
+      if (nhwc) kc::to_nhwc(o, i, N, C, HW);
+      else kc::to_nchw(o, i, N, C, HW);
+    };
+    switch (dtype()) {
+      case DType::f32: run(out.data<float>(), data<float>()); break;
+      case DType::f64: run(out.data<double>(), data<double>()); break;
+      case DType::bf16: run(out.data<bf16>(), data<bf16>()); break;
+      case DType::i64: run(out.data<int64_t>(), data<int64_t>()); break;
+    }
+  }
+  if (autograd::needs_record({*this})) {
+    const MemoryFormat from = memory_format();
+    autograd::record(out, "to_memory_format", {*this}, [from](const Tensor& g, const std::vector<bool>&) {
+      return std::vector<Tensor>{g.to(from)};
+    });
+  }
+  return out;
+}
+
 Tensor Tensor::clone() const {
-  Tensor out = empty(shape(), dtype(), device());
+  Tensor out = empty(shape(), dtype(), device(), memory_format());
   copy_bytes(device(), out.raw_data(), device(), raw_data(), nbytes());
   if (autograd::needs_record({*this})) {
     autograd::record(out, "clone", {*this}, [](const Tensor& g, const std::vector<bool>&) {
@@ -207,6 +265,7 @@ Tensor Tensor::detach() const {
   impl->offset = this->impl().offset;
   impl->shape = shape();
   impl->dtype = dtype();
+  impl->format = memory_format();
   return Tensor(std::move(impl));
 }
 
@@ -215,7 +274,9 @@ void Tensor::copy_(const Tensor& src) {
               shape_str(shape()));
   LEUKO_CHECK(src.dtype() == dtype(), "copy_: source is ", dtype_name(src.dtype()), ", destination ",
               dtype_name(dtype()));
-  copy_bytes(device(), raw_data(), src.device(), src.raw_data(), nbytes());
+  // The bytes are copied in this tensor's memory order.
+  const Tensor from = src.memory_format() == memory_format() ? src : src.detach().to(memory_format());
+  copy_bytes(device(), raw_data(), from.device(), from.raw_data(), nbytes());
 }
 
 void Tensor::fill_(double value) {
@@ -240,13 +301,13 @@ void Tensor::fill_(double value) {
 }
 
 std::vector<double> Tensor::to_double_vector() const {
-  Tensor host = detach().to(Device::CPU).to(DType::f64);
+  Tensor host = detach().to(MemoryFormat::nchw).to(Device::CPU).to(DType::f64);
   const double* p = host.data<double>();
   return std::vector<double>(p, p + host.numel());
 }
 
 std::vector<float> Tensor::to_vector() const {
-  Tensor host = detach().to(Device::CPU).to(DType::f32);
+  Tensor host = detach().to(MemoryFormat::nchw).to(Device::CPU).to(DType::f32);
   const float* p = host.data<float>();
   return std::vector<float>(p, p + host.numel());
 }
@@ -259,6 +320,9 @@ double Tensor::item() const {
 // ---- Views ----------------------------------------------------------------------------------
 
 Tensor Tensor::reshape(const Shape& new_shape) const {
+  // A channels_last tensor's elements are not in the order its shape reads, unless its planes
+  // are single pixels: then both orders agree.
+  if (is_channels_last() && size(2) * size(3) != 1) return to(MemoryFormat::nchw).reshape(new_shape);
   Shape s = new_shape;
   int64_t known = 1, infer = -1;
   for (size_t i = 0; i < s.size(); i++) {
@@ -279,6 +343,7 @@ Tensor Tensor::reshape(const Shape& new_shape) const {
               " elements) as ", shape_str(new_shape));
   Tensor out = detach();
   out.impl().shape = s;
+  out.impl().format = MemoryFormat::nchw;
   if (autograd::needs_record({*this})) {
     Shape old = shape();
     autograd::record(out, "reshape", {*this}, [old](const Tensor& g, const std::vector<bool>&) {

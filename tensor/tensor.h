@@ -1,7 +1,10 @@
 // Tensor: a shape, an element type, a device and a reference to shared storage.
 //
 // A Tensor is a cheap handle (one shared_ptr); copies of the handle share the same data.
-// Data are always contiguous and row-major (NCHW for images, as PyTorch). Views of the same
+// Data are always contiguous and row-major (NCHW for images, as PyTorch), with one exception:
+// a 4-D tensor may be channels_last, its shape still (N, C, H, W) but its elements stored in
+// (N, H, W, C) order, as PyTorch's channels_last (the layout of cuDNN's fastest bf16
+// convolutions; see channels_last_activations() in tensor/device.h). Views of the same
 // storage (reshape, flatten) share it and differ only in shape. Tensors that require grad
 // record the op that made them (grad_fn), and backward() sends gradients back to the
 // leaves' .grad (see tensor/autograd.h).
@@ -24,6 +27,11 @@ std::string shape_str(const Shape& shape);  // "[2, 3, 4]"
 
 struct Node;
 
+// The order of a 4-D tensor's elements in memory. nchw: row-major in its shape (every tensor
+// but a channels_last one). channels_last: shape (N, C, H, W) stored as (N, H, W, C).
+enum class MemoryFormat : uint8_t { nchw, channels_last };
+const char* memory_format_name(MemoryFormat f);  // "nchw", "channels_last"
+
 // Bytes on one device, freed through the allocator when the last view is gone.
 struct Storage {
   void* ptr = nullptr;
@@ -40,6 +48,7 @@ struct TensorImpl {
   int64_t offset = 0;  // in elements, into storage
   Shape shape;
   DType dtype = DType::f32;
+  MemoryFormat format = MemoryFormat::nchw;  // channels_last only for 4-D tensors
   bool requires_grad = false;
   std::shared_ptr<TensorImpl> grad;  // accumulated gradient of a leaf
   std::shared_ptr<Node> grad_fn;     // the op that made this tensor (null for leaves)
@@ -52,6 +61,8 @@ class Tensor {
 
   // ---- Factories --------------------------------------------------------------------------
   static Tensor empty(const Shape& shape, DType dtype = DType::f32, Device device = Device::CPU);
+  // A 4-D tensor in the given memory order (channels_last: stored (N, H, W, C)).
+  static Tensor empty(const Shape& shape, DType dtype, Device device, MemoryFormat format);
   static Tensor zeros(const Shape& shape, DType dtype = DType::f32, Device device = Device::CPU);
   static Tensor ones(const Shape& shape, DType dtype = DType::f32, Device device = Device::CPU);
   static Tensor full(const Shape& shape, double value, DType dtype = DType::f32,
@@ -63,7 +74,7 @@ class Tensor {
                             DType dtype = DType::f64, Device device = Device::CPU);
   static Tensor from_vector(const std::vector<int64_t>& values, const Shape& shape, Device device = Device::CPU);
   static Tensor scalar(double value, DType dtype = DType::f32, Device device = Device::CPU);
-  static Tensor empty_like(const Tensor& t);
+  static Tensor empty_like(const Tensor& t);  // same shape, dtype, device and memory format
   static Tensor zeros_like(const Tensor& t);
 
   // ---- Properties -------------------------------------------------------------------------
@@ -76,7 +87,9 @@ class Tensor {
   Device device() const { return impl().storage->device; }
   bool is_cuda() const { return device() == Device::CUDA; }
   size_t nbytes() const { return size_t(numel()) * dtype_size(dtype()); }
-  std::string describe() const;  // "float32[2, 3] on cpu"
+  MemoryFormat memory_format() const { return impl().format; }
+  bool is_channels_last() const { return impl().format == MemoryFormat::channels_last; }
+  std::string describe() const;  // "float32[2, 3] on cpu", "bfloat16[2, 3, 4, 4] channels_last on cuda"
 
   // Typed pointer to the first element (host or device memory); checks the dtype.
   template <typename T>
@@ -90,18 +103,24 @@ class Tensor {
   // ---- Copies and conversions (not recorded by autograd unless noted) ----------------------
   Tensor to(Device device) const;  // differentiable
   Tensor to(DType dtype) const;    // differentiable between float types
+  // The same values in the given memory order (a transposing copy, or *this when it already is);
+  // differentiable. channels_last needs a 4-D tensor.
+  Tensor to(MemoryFormat format) const;
   Tensor cpu() const { return to(Device::CPU); }
   Tensor cuda() const { return to(Device::CUDA); }
   Tensor clone() const;   // a new contiguous copy, same device and dtype; differentiable
   Tensor detach() const;  // same storage, no history, requires_grad false
   void copy_(const Tensor& src);  // in place, any device to any device, same shape and dtype
   void fill_(double value);       // in place
-  std::vector<float> to_vector() const;    // all values, converted to float, on the host
+  std::vector<float> to_vector() const;    // all values, converted to float, on the host, NCHW order
   std::vector<double> to_double_vector() const;
   double item() const;  // the value of a one-element tensor
 
   // ---- Views (share storage) --------------------------------------------------------------
-  Tensor reshape(const Shape& shape) const;     // one dimension may be -1; differentiable
+  // One dimension may be -1; differentiable. A channels_last tensor is copied to NCHW first
+  // (the new shape reads its elements in NCHW order), unless its H and W are 1 (then both
+  // orders are the same, and the view is free).
+  Tensor reshape(const Shape& shape) const;
   Tensor flatten(int64_t start_dim = 1) const;  // dims from start_dim merged into one
   bool shares_storage(const Tensor& other) const;
 

@@ -4,8 +4,9 @@
 #   1. tools/gpu_check.sh -L gpu --no-equivalence --profile: the build, the GPU tests, and the
 #      speed table against PyTorch with both sides' op-by-op profiles (bench/profile.md), the
 #      table capped at GPU_SESSION_BENCH seconds (default 240);
-#   1b. the bf16 cells again with LEUKO_BF16_ACTIVATIONS=0 (version 6's bf16), and PyTorch's
-#      ResNet-50 and VGG16 bf16 cells in NCHW (what channels_last is worth), about 1.5 minutes;
+#   1b. ResNet-50 and VGG16 in bf16 as versions 7 (LEUKO_CHANNELS_LAST=0) and 6
+#      (LEUKO_BF16_ACTIVATIONS=0) had them, and PyTorch's bf16 in NCHW (what channels_last is
+#      worth to it), about 2 minutes;
 #   2. tools/reproduce.sh --models $GPU_SESSION_MODELS (default resnet50,alexnet: the two rows
 #      short of the study) within GPU_SESSION_REPRO seconds (default 200), run folders on tmpfs;
 #   3. the run folders without their checkpoints packed into $OUT/runs.tgz (the device tool
@@ -27,13 +28,17 @@ OUT="$out" LEUKO_BENCH_BUDGET="${GPU_SESSION_BENCH:-240}" bash "$root/tools/gpu_
 echo "(step 1: $(($(date +%s) - start)) s)"
 
 echo
-echo "== 1b. bf16 with float32 activations (LEUKO_BF16_ACTIVATIONS=0, bf16 as in version 6), for comparison =="
-# docs/PERFORMANCE.md version 7: the bf16 column of step 1 has bf16 activations; these are the
-# same cells the old way, in the same call on the same card.
-for cell in resnet50:64 vgg16:64 alexnet:64 googlenet:64; do
-  LEUKO_BF16_ACTIVATIONS=0 timeout 60 "${LEUKO_BUILD_DIR:-$root/build-gpu}/leuko" bench --model "${cell%%:*}" \
-    --batch "${cell##*:}" --precision bf16 --warmup 3 --steps 5 --windows 3 2>&1 |
-    grep -E "leuko bench|activations|images/s|memory|peak|error" || rc=1
+echo "== 1b. leuko's bf16 before versions 7 and 8, and PyTorch's bf16 in NCHW, for comparison =="
+# docs/PERFORMANCE.md versions 7 and 8: the table's bf16 column has bf16 channels_last activations.
+# LEUKO_CHANNELS_LAST=0: bf16 activations in NCHW (version 7); LEUKO_BF16_ACTIVATIONS=0: float32
+# activations with bf16 products (version 6). Same call, same card.
+leuko_bin="${LEUKO_BUILD_DIR:-$root/build-gpu}/leuko"
+for env in LEUKO_CHANNELS_LAST=0 LEUKO_BF16_ACTIVATIONS=0; do
+  for cell in resnet50:64 vgg16:64; do
+    echo "-- $env $cell"
+    env "$env" timeout 60 "$leuko_bin" bench --model "${cell%%:*}" --batch "${cell##*:}" --precision bf16 \
+      --warmup 3 --steps 5 --windows 3 2>&1 | grep -E "activations|images/s|memory|peak|error" || rc=1
+  done
 done
 # What the layout alone is worth to PyTorch on this card: its bf16 cells with NCHW tensors (the
 # table's PyTorch bf16 column is channels_last), to weigh optimisation 3 (NHWC) for leuko.

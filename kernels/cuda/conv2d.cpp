@@ -24,6 +24,9 @@
 // key: a float32 and a bf16 convolution of the same geometry are two plans.
 // With LEUKO_BF16_ACTIVATIONS=0, Precision::bf16 convolves float32 tensors as tf32 does.
 //
+// Memory order: NCHW, or NHWC for channels_last tensors (Conv2dShape::channels_last), with the
+// filter then in (K, R, S, Cg) order too; also part of the key.
+//
 // The workspace is the caller's (kernels/conv2d.h, Workspace): layers/conv2d.cpp keeps one
 // growing buffer for every convolution of the process.
 #include <algorithm>
@@ -81,11 +84,11 @@ int as_int(int64_t v) {
 
 class TensorDesc {
  public:
-  TensorDesc(int64_t n, int64_t c, int64_t h, int64_t w, cudnnDataType_t type) {
+  TensorDesc(int64_t n, int64_t c, int64_t h, int64_t w, cudnnDataType_t type, cudnnTensorFormat_t format) {
     LEUKO_CHECK(n * c * h * w <= INT_MAX, "conv2d on the GPU: a tensor of ", n * c * h * w,
                 " elements is beyond cuDNN's 2^31 limit");
     LEUKO_CUDNN_CHECK(cudnnCreateTensorDescriptor(&desc_));
-    LEUKO_CUDNN_CHECK(cudnnSetTensor4dDescriptor(desc_, CUDNN_TENSOR_NCHW, type, as_int(n), as_int(c),
+    LEUKO_CUDNN_CHECK(cudnnSetTensor4dDescriptor(desc_, format, type, as_int(n), as_int(c),
                                                  as_int(h), as_int(w)));
   }
   ~TensorDesc() { (void)cudnnDestroyTensorDescriptor(desc_); }
@@ -99,9 +102,10 @@ class TensorDesc {
 
 class FilterDesc {
  public:
-  FilterDesc(int64_t k, int64_t c, int64_t r, int64_t s, cudnnDataType_t type) {  // c: input channels per group
+  // c: input channels per group; format NHWC: stored (k, r, s, c)
+  FilterDesc(int64_t k, int64_t c, int64_t r, int64_t s, cudnnDataType_t type, cudnnTensorFormat_t format) {
     LEUKO_CUDNN_CHECK(cudnnCreateFilterDescriptor(&desc_));
-    LEUKO_CUDNN_CHECK(cudnnSetFilter4dDescriptor(desc_, type, CUDNN_TENSOR_NCHW, as_int(k), as_int(c),
+    LEUKO_CUDNN_CHECK(cudnnSetFilter4dDescriptor(desc_, type, format, as_int(k), as_int(c),
                                                  as_int(r), as_int(s)));
   }
   ~FilterDesc() { (void)cudnnDestroyFilterDescriptor(desc_); }
@@ -133,6 +137,10 @@ class ConvDesc {
   cudnnConvolutionDescriptor_t desc_ = nullptr;
 };
 
+// x, y and w all NCHW, or all NHWC (the filter then (K, R, S, Cg)): cuDNN's NHWC kernels want
+// the filter in the activations' order.
+cudnnTensorFormat_t format(const Conv2dShape& s) { return s.channels_last ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW; }
+
 struct Descriptors {
   cudnnDataType_t type;  // of x, w and y alike: CUDNN_DATA_FLOAT or CUDNN_DATA_BFLOAT16
   TensorDesc x, y;       // also dx, dy
@@ -140,9 +148,9 @@ struct Descriptors {
   ConvDesc conv;
   Descriptors(const Conv2dShape& s, cudnnDataType_t t)
       : type(t),
-        x(s.N, s.C, s.H, s.W, t),
-        y(s.N, s.K, s.P, s.Q, t),
-        w(s.K, s.channels_per_group(), s.R, s.S, t),
+        x(s.N, s.C, s.H, s.W, t, format(s)),
+        y(s.N, s.K, s.P, s.Q, t, format(s)),
+        w(s.K, s.channels_per_group(), s.R, s.S, t, format(s)),
         conv(s) {
     int n = 0, k = 0, p = 0, q = 0;  // cuDNN's own output size must be ours
     LEUKO_CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(conv, x, w, &n, &k, &p, &q));
@@ -245,14 +253,14 @@ struct Plan {
   Plan(const Conv2dShape& s, cudnnDataType_t type) : desc(s, type) {}
 };
 
-// Every field of the geometry, the data type, the precision (it changes the math type and so
-// the choice) and the determinism setting (a choice timed before set_deterministic(true) must
-// not be reused).
-using Key = std::array<int64_t, 17>;
+// Every field of the geometry (memory order included), the data type, the precision (it changes
+// the math type and so the choice) and the determinism setting (a choice timed before
+// set_deterministic(true) must not be reused).
+using Key = std::array<int64_t, 18>;
 Key key_of(const Conv2dShape& s, cudnnDataType_t type) {
   return {s.N,        s.C,        s.H,     s.W,     s.K,     s.R,     s.S,
           s.groups,   s.stride_h, s.stride_w, s.pad_h, s.pad_w, s.dil_h, s.dil_w,
-          int64_t(type), int64_t(precision()), int64_t(deterministic())};
+          int64_t(s.channels_last), int64_t(type), int64_t(precision()), int64_t(deterministic())};
 }
 
 struct Cache {

@@ -60,9 +60,12 @@ inline void check_gpu_matches_cpu(const std::function<Tensor(const std::vector<T
 // upstream gradient on both. An elementwise op computes the same float and rounds it once on
 // both devices, so it can be held to tol = 0; a reduction (batch norm, a convolution) sums in
 // another order, and an output near a rounding boundary may land one bf16 step (2^-8) apart.
+// channels_last: the bf16 inputs that are 4-D are also converted to channels_last (the layout
+// of channels_last_activations(), tensor/device.h), and the output's memory order must be the
+// CPU's (the CPU computes through NCHW).
 inline void check_bf16_gpu_matches_cpu(const std::function<Tensor(const std::vector<Tensor>&)>& f,
                                        const std::vector<Tensor>& inputs, const std::vector<bool>& as_bf16,
-                                       double tol, uint64_t seed = 7) {
+                                       double tol, uint64_t seed = 7, bool channels_last = false) {
   REQUIRE(as_bf16.size() == inputs.size());
   auto run = [&](Device dev, std::vector<Tensor>& leaves) {
     std::vector<Tensor> args;
@@ -72,7 +75,9 @@ inline void check_bf16_gpu_matches_cpu(const std::function<Tensor(const std::vec
       if (dev == Device::CUDA) l = l.cuda();
       if (inputs[i].requires_grad()) l.set_requires_grad(true);
       leaves.push_back(l);
-      args.push_back(as_bf16[i] ? l.to(DType::bf16) : l);
+      Tensor arg = as_bf16[i] ? l.to(DType::bf16) : l;
+      if (as_bf16[i] && channels_last && arg.dim() == 4) arg = arg.to(MemoryFormat::channels_last);
+      args.push_back(arg);
     }
     return f(args);
   };
@@ -80,12 +85,13 @@ inline void check_bf16_gpu_matches_cpu(const std::function<Tensor(const std::vec
   Tensor out_cpu = run(Device::CPU, cpu), out_gpu = run(Device::CUDA, gpu);
   REQUIRE(out_gpu.is_cuda());
   CHECK(out_gpu.dtype() == out_cpu.dtype());
+  CHECK(out_gpu.memory_format() == out_cpu.memory_format());
   const double out_err = rel_error(out_gpu.cpu(), out_cpu);
   INFO("output " << out_gpu.describe() << ": relative error " << out_err);
   CHECK(out_err <= tol);
   if (!out_cpu.requires_grad()) return;
   Generator gen(seed);
-  Tensor up = randn(out_cpu.shape(), gen, DType::f32).to(out_cpu.dtype());
+  Tensor up = randn(out_cpu.shape(), gen, DType::f32).to(out_cpu.dtype()).to(out_cpu.memory_format());
   out_cpu.backward(up);
   out_gpu.backward(up.cuda());
   for (size_t i = 0; i < inputs.size(); i++) {

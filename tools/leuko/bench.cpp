@@ -324,6 +324,7 @@ nlohmann::json run_bench(const BenchOptions& o) {
   j["classes"] = o.classes;
   j["precision"] = o.precision;
   j["bf16_activations"] = bf16_activations();  // false under bf16 only with LEUKO_BF16_ACTIVATIONS=0
+  j["channels_last"] = channels_last_activations();  // ... or LEUKO_CHANNELS_LAST=0
   j["device"] = device == Device::CUDA ? "cuda" : "cpu";
   j["card"] = device == Device::CUDA ? cuda_status() : cpu_name();
   j["warmup"] = o.warmup;
@@ -373,9 +374,11 @@ void print_bench(const nlohmann::json& r) {
               r["device"].get<std::string>().c_str(), r["card"].get<std::string>().c_str());
   const bool bf16_acts = r.value("bf16_activations", false);
   if (r["precision"] == "bf16") {
-    std::printf(bf16_acts ? "  bf16 activations (float32 master weights)%s\n"
-                          : "  float32 activations with bf16 products (LEUKO_BF16_ACTIVATIONS=0)%s\n",
-                r["device"] == "cpu" && bf16_acts ? "; the CPU emulates them through float32, for checking, not speed"
+    const bool nhwc = r.value("channels_last", false);
+    std::printf(bf16_acts ? "  bf16 activations, %s (float32 master weights)%s\n"
+                          : "  float32 activations with bf16 products (LEUKO_BF16_ACTIVATIONS=0)%s%s\n",
+                bf16_acts ? (nhwc ? "channels_last" : "NCHW (LEUKO_CHANNELS_LAST=0)") : "",
+                r["device"] == "cpu" && bf16_acts ? "; the CPU emulates them through float32 NCHW, for checking"
                                                   : "");
   } else if (r["device"] == "cpu" && r["precision"] == "tf32") {
     std::printf("  (tf32 applies to the GPU: the CPU computes in fp32)\n");

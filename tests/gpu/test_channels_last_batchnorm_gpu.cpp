@@ -1,0 +1,174 @@
+// Batch normalisation on channels_last inputs on the GPU (the `_nhwc` kernels of
+// kernels/batchnorm.h, x read as an (M, C) matrix): bf16 against the CPU (through NCHW, the
+// reference), and float32 against the float32 NCHW kernels on the GPU; training and eval, with
+// and without the fused ReLU, running statistics included; the same bits on every run.
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "gpu/gpu_helpers.h"
+#include "layers/batchnorm.h"
+
+using namespace leuko;
+using V = const std::vector<Tensor>&;
+
+namespace {
+
+struct Config {
+  std::string name;
+  Shape x;
+};
+
+const std::vector<Config> kConfigs = {
+    {"odd (2, 3, 5, 7)", {2, 3, 5, 7}},
+    {"H*W = 1 (4, 3, 1, 1)", {4, 3, 1, 1}},
+    // Two channel tiles of 32, the second partial.
+    {"C = 40 (3, 40, 9, 11)", {3, 40, 9, 11}},
+    // 65536 rows: many row chunks per channel tile, merged by the finishing kernel.
+    {"many chunks (16, 3, 64, 64)", {16, 3, 64, 64}},
+    {"ResNet-like (8, 64, 28, 28)", {8, 64, 28, 28}},
+    {"ResNet-50 layer 3 (64, 256, 14, 14)", {64, 256, 14, 14}},
+};
+
+// float32 values with a different mean and scale per channel, as after a convolution.
+Tensor channel_data(const Shape& s, uint64_t seed) {
+  std::vector<double> v = test::randn_t(s, seed).to_double_vector();
+  const int64_t C = s[1], HW = shape_numel(s) / (s[0] * C);
+  for (size_t i = 0; i < v.size(); i++) {
+    const int64_t c = (int64_t(i) / HW) % C;
+    v[i] = v[i] * (0.5 + 0.25 * double(c % 5)) + double(c % 7) - 3.0;
+  }
+  return Tensor::from_vector(v, s, DType::f32);
+}
+
+// bf16 channels_last through check_bf16_gpu_matches_cpu (inputs {x as bf16 channels_last,
+// weight, bias, running_mean, running_var}), then the running statistics each device moved.
+void check_bf16(const Shape& s, bool training, bool relu, uint64_t seed) {
+  const int64_t C = s[1];
+  Tensor x = test::leaf(channel_data(s, seed));
+  Tensor w = test::leaf(test::uniform_t({C}, 0.5, 2.0, seed + 1, DType::f32));
+  Tensor b = test::leaf(test::randn_t({C}, seed + 2, DType::f32));
+  Tensor rm = test::randn_t({C}, seed + 3, DType::f32), rv = test::uniform_t({C}, 0.5, 2.0, seed + 4, DType::f32);
+  std::vector<Tensor> stats;  // the running statistics each run moved: CPU, then GPU
+  auto f = [&](V in) {
+    REQUIRE(in[0].is_channels_last());
+    Tensor run_mean = in[3].clone(), run_var = in[4].clone();  // both runs start from the same values
+    stats.push_back(run_mean);
+    stats.push_back(run_var);
+    return relu ? batch_norm_relu(in[0], in[1], in[2], run_mean, run_var, training, 0.1, 1e-5)
+                : batch_norm(in[0], in[1], in[2], run_mean, run_var, training, 0.1, 1e-5);
+  };
+  // Float32 sums in another order, then one rounding: an element near a rounding boundary may
+  // land one bf16 step (2^-8) apart, as for NCHW (test_bf16_batchnorm_gpu.cpp).
+  test::check_bf16_gpu_matches_cpu(f, {x, w, b, rm, rv}, {true, false, false, false, false}, 1e-2, seed + 5,
+                                   /*channels_last=*/true);
+  REQUIRE(stats.size() == 4);
+  REQUIRE(stats[2].is_cuda());
+  CHECK(test::rel_error(stats[2].cpu(), stats[0]) < 1e-5);
+  CHECK(test::rel_error(stats[3].cpu(), stats[1]) < 1e-5);
+}
+
+// One float32 run on the GPU: the output, the gradients of x (its NCHW leaf), weight and bias,
+// and the running statistics.
+std::vector<Tensor> run_f32(const Tensor& x0, const Tensor& dy, bool channels_last, bool training, bool relu,
+                            uint64_t seed) {
+  const int64_t C = x0.size(1);
+  Tensor x = test::leaf(x0.cuda());
+  Tensor w = test::leaf(test::uniform_t({C}, 0.5, 2.0, seed + 1, DType::f32, Device::CUDA));
+  Tensor b = test::leaf(test::randn_t({C}, seed + 2, DType::f32, Device::CUDA));
+  Tensor rm = test::randn_t({C}, seed + 3, DType::f32, Device::CUDA);
+  Tensor rv = test::uniform_t({C}, 0.5, 2.0, seed + 4, DType::f32, Device::CUDA);
+  const Tensor in = channels_last ? x.to(MemoryFormat::channels_last) : x;
+  Tensor y =
+      relu ? batch_norm_relu(in, w, b, rm, rv, training, 0.1, 1e-5) : batch_norm(in, w, b, rm, rv, training, 0.1, 1e-5);
+  CHECK(y.is_channels_last() == channels_last);
+  y.backward(dy.cuda().to(y.memory_format()));
+  return {y.detach(), x.grad(), w.grad(), b.grad(), rm, rv};
+}
+
+}  // namespace
+
+TEST_CASE("batch_norm, bf16 channels_last x: GPU matches CPU, training and eval, running statistics included") {
+  uint64_t seed = 11000;
+  for (const Config& c : kConfigs) {
+    for (bool training : {true, false}) {
+      for (bool relu : {false, true}) {
+        INFO("config: " << c.name << (training ? ", training" : ", eval") << (relu ? ", fused ReLU" : ""));
+        check_bf16(c.x, training, relu, seed);
+        seed += 10;
+      }
+    }
+  }
+}
+
+TEST_CASE("batch_norm, float32 channels_last x on the GPU matches the NCHW kernels") {
+  uint64_t seed = 12000;
+  const char* names[] = {"y", "x's gradient", "weight's gradient", "bias's gradient", "running_mean", "running_var"};
+  for (const Config& c : kConfigs) {
+    for (bool training : {true, false}) {
+      for (bool relu : {false, true}) {
+        INFO("config: " << c.name << (training ? ", training" : ", eval") << (relu ? ", fused ReLU" : ""));
+        const Tensor x0 = channel_data(c.x, seed), dy = test::randn_t(c.x, seed + 9, DType::f32);
+        const std::vector<Tensor> cl = run_f32(x0, dy, true, training, relu, seed);
+        const std::vector<Tensor> ref = run_f32(x0, dy, false, training, relu, seed);
+        seed += 10;
+        for (size_t i = 0; i < cl.size(); i++) {
+          // Both float32, their sums in different orders (per column against per plane):
+          // both are within 1e-5 of float64 (test_batchnorm_gpu.cpp), and of each other.
+          const double err = test::rel_error(cl[i], ref[i]);
+          INFO(names[i] << ": relative error " << err);
+          CHECK(err <= 1e-5);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("batch_norm, channels_last x: the GPU gives the same bits on every run") {
+  const Shape s{16, 40, 32, 32};
+  const Tensor x0 = channel_data(s, 13000), g0 = test::randn_t(s, 13001, DType::f32);
+  for (DType dtype : {DType::f32, DType::bf16}) {
+    INFO(dtype_name(dtype));
+    std::vector<std::vector<float>> runs;
+    for (int r = 0; r < 2; r++) {
+      Tensor x = test::leaf(x0.cuda().to(dtype).to(MemoryFormat::channels_last));
+      Tensor w = test::leaf(Tensor::ones({40}, DType::f32, Device::CUDA));
+      Tensor rm = Tensor::zeros({40}, DType::f32, Device::CUDA), rv = Tensor::ones({40}, DType::f32, Device::CUDA);
+      Tensor y = batch_norm_relu(x, w, Tensor(), rm, rv, true);
+      y.backward(g0.cuda().to(dtype).to(MemoryFormat::channels_last));
+      REQUIRE(x.grad().is_channels_last());
+      std::vector<float> all = y.to_vector();
+      for (const Tensor& t : {x.grad(), w.grad(), rm, rv}) {
+        std::vector<float> v = t.to_vector();
+        all.insert(all.end(), v.begin(), v.end());
+      }
+      runs.push_back(all);
+    }
+    CHECK(runs[0] == runs[1]);  // bitwise: no atomics, fixed reduction order
+  }
+}
+
+TEST_CASE("BatchNorm2d and bn_relu, bf16 channels_last x on the GPU: channels_last out, the CPU's statistics") {
+  BatchNorm2d cpu_bn(40, 1e-5, 0.3), gpu_bn(40, 1e-5, 0.3);
+  gpu_bn.to(Device::CUDA);
+  for (int step = 0; step < 2; step++) {
+    INFO("training step " << step);
+    const Tensor x =
+        channel_data({6, 40, 7, 3}, 14000 + uint64_t(step)).to(DType::bf16).to(MemoryFormat::channels_last);
+    Tensor y = step == 0 ? gpu_bn(x.cuda()) : bn_relu(gpu_bn, nullptr, x.cuda());
+    Tensor ref = step == 0 ? cpu_bn(x) : bn_relu(cpu_bn, nullptr, x);
+    CHECK(y.is_channels_last());
+    CHECK(y.dtype() == DType::bf16);
+    CHECK(test::rel_error(y.cpu(), ref) < 1e-2);
+  }
+  CHECK(gpu_bn.num_batches_tracked.item() == 2.0);
+  CHECK(test::rel_error(gpu_bn.running_mean.cpu(), cpu_bn.running_mean) < 1e-5);
+  CHECK(test::rel_error(gpu_bn.running_var.cpu(), cpu_bn.running_var) < 1e-5);
+  gpu_bn.eval();
+  cpu_bn.eval();
+  const Tensor x = channel_data({2, 40, 4, 4}, 14100).to(DType::bf16).to(MemoryFormat::channels_last);
+  Tensor y = gpu_bn(x.cuda());
+  CHECK(y.is_channels_last());
+  CHECK(test::rel_error(y.cpu(), cpu_bn(x)) < 1e-2);
+}
