@@ -45,6 +45,17 @@ bool channels_last_activations();
 const char* precision_name(Precision p);
 // Parses "fp32", "tf32" or "bf16"; throws Error naming the text otherwise.
 Precision parse_precision(const std::string& text);
+// Sets the precision for its lifetime and restores the previous one, exceptions included.
+class PrecisionScope {
+ public:
+  explicit PrecisionScope(Precision p) : saved_(precision()) { set_precision(p); }
+  ~PrecisionScope() { set_precision(saved_); }
+  PrecisionScope(const PrecisionScope&) = delete;
+  PrecisionScope& operator=(const PrecisionScope&) = delete;
+
+ private:
+  Precision saved_;
+};
 
 // Determinism on the GPU (`leuko train --deterministic`). leuko's own kernels never use atomics
 // in sums (reductions and backward scatters are gathers or fixed-order block sums), and cuBLAS

@@ -10,9 +10,16 @@
 #include <vector>
 
 #include "layers/ops.h"
+#include "tensor/device.h"
 #include "tensor/gradcheck.h"
 
 namespace leuko::test {
+
+using leuko::PrecisionScope;  // tensor/device.h
+
+// float32 values (N, C, ...) with a different mean and scale per channel, as after a
+// convolution: what the batch norm tests normalise. `base` shifts every value.
+inline Tensor per_channel_randn(const Shape& s, uint64_t seed, double base = 0.0);
 
 // Normal(0, 1) values, or uniform in [lo, hi).
 inline Tensor randn_t(const Shape& s, uint64_t seed, DType dt = DType::f64, Device dev = Device::CPU) {
@@ -67,6 +74,16 @@ inline void check_gradients(const GradcheckFn& f, const std::vector<Tensor>& inp
 inline Tensor leaf(Tensor t) {
   t.set_requires_grad(true);
   return t;
+}
+
+inline Tensor per_channel_randn(const Shape& s, uint64_t seed, double base) {
+  std::vector<double> v = randn_t(s, seed).to_double_vector();
+  const int64_t C = s[1], HW = shape_numel(s) / (s[0] * C);
+  for (size_t i = 0; i < v.size(); i++) {
+    const int64_t c = (int64_t(i) / HW) % C;
+    v[i] = base + v[i] * (0.5 + 0.25 * double(c % 5)) + double(c % 7) - 3.0;
+  }
+  return Tensor::from_vector(v, s, DType::f32);
 }
 
 }  // namespace leuko::test

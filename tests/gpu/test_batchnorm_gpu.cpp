@@ -34,22 +34,11 @@ const std::vector<Config> kConfigs = {
     {"ResNet-like (8, 64, 28, 28)", {8, 64, 28, 28}},
 };
 
-// float32 values with a different mean and scale per channel, as after a convolution.
-Tensor channel_data(const Shape& s, uint64_t seed, double base = 0.0) {
-  std::vector<double> v = test::randn_t(s, seed).to_double_vector();
-  const int64_t C = s[1], HW = shape_numel(s) / (s[0] * C);
-  for (size_t i = 0; i < v.size(); i++) {
-    const int64_t c = (int64_t(i) / HW) % C;
-    v[i] = base + v[i] * (0.5 + 0.25 * double(c % 5)) + double(c % 7) - 3.0;
-  }
-  return Tensor::from_vector(v, s, DType::f32);
-}
-
 // Runs batch_norm through check_gpu_matches_cpu with inputs {x, weight, bias, running_mean,
 // running_var}, then compares the running statistics each device was left with.
 void check_bn(const Shape& s, bool training, bool affine, uint64_t seed, double tol, double base = 0.0) {
   const int64_t C = s[1];
-  Tensor x = test::leaf(channel_data(s, seed, base));
+  Tensor x = test::leaf(test::per_channel_randn(s, seed, base));
   Tensor w = test::leaf(test::uniform_t({C}, 0.5, 2.0, seed + 1, DType::f32));
   Tensor b = test::leaf(test::randn_t({C}, seed + 2, DType::f32));
   Tensor rm = test::randn_t({C}, seed + 3, DType::f32), rv = test::uniform_t({C}, 0.5, 2.0, seed + 4, DType::f32);
@@ -112,7 +101,7 @@ TEST_CASE("BatchNorm2d: the module on the GPU matches the module on the CPU, cou
   REQUIRE(gpu_bn.num_batches_tracked.is_cuda());
   for (int step = 0; step < 3; step++) {
     INFO("training step " << step);
-    Tensor x = channel_data({6, 5, 7, 3}, 6000 + uint64_t(step));
+    Tensor x = test::per_channel_randn({6, 5, 7, 3}, 6000 + uint64_t(step));
     // Both float32: the CPU sums in float64, the GPU in float32 blocks: 1e-5 relative.
     CHECK(test::rel_error(gpu_bn(x.cuda()), cpu_bn(x)) < 1e-5);
   }
@@ -121,14 +110,14 @@ TEST_CASE("BatchNorm2d: the module on the GPU matches the module on the CPU, cou
   CHECK(test::rel_error(gpu_bn.running_var, cpu_bn.running_var) < 1e-5);
   gpu_bn.eval();
   cpu_bn.eval();
-  Tensor x = channel_data({2, 5, 4, 4}, 6100);
+  Tensor x = test::per_channel_randn({2, 5, 4, 4}, 6100);
   CHECK(test::rel_error(gpu_bn(x.cuda()), cpu_bn(x)) < 1e-5);  // elementwise: float32 rounding
   CHECK(gpu_bn.num_batches_tracked.item() == 3.0);
 }
 
 TEST_CASE("batch_norm: the GPU gives the same bits on every run") {
   const Shape s{16, 3, 64, 64};
-  Tensor x0 = channel_data(s, 7000);
+  Tensor x0 = test::per_channel_randn(s, 7000);
   Tensor g = test::randn_t(s, 7001, DType::f32).cuda();
   std::vector<std::vector<float>> runs;
   for (int r = 0; r < 2; r++) {
@@ -154,7 +143,7 @@ TEST_CASE("batch_norm_relu: on the GPU, relu(batch_norm) bit for bit, values and
     for (const Config& c : {kConfigs[1], kConfigs[5], kConfigs[7]}) {
       INFO("config: " << c.name << (training ? ", training" : ", eval"));
       const int64_t C = c.x[1];
-      const Tensor x0 = channel_data(c.x, 5101).cuda(), dy = test::randn_t(c.x, 5102, DType::f32, Device::CUDA);
+      const Tensor x0 = test::per_channel_randn(c.x, 5101).cuda(), dy = test::randn_t(c.x, 5102, DType::f32, Device::CUDA);
       const Tensor w0 = test::uniform_t({C}, 0.5, 2.0, 5103, DType::f32, Device::CUDA);
       const Tensor b0 = test::randn_t({C}, 5104, DType::f32, Device::CUDA);
       auto run = [&](bool fused) {

@@ -28,23 +28,12 @@ const std::vector<Config> kConfigs = {
     {"many blocks per channel (16, 3, 64, 64)", {16, 3, 64, 64}},
 };
 
-// float32 values with a different mean and scale per channel, as after a convolution.
-Tensor channel_data(const Shape& s, uint64_t seed) {
-  std::vector<double> v = test::randn_t(s, seed).to_double_vector();
-  const int64_t C = s[1], HW = shape_numel(s) / (s[0] * C);
-  for (size_t i = 0; i < v.size(); i++) {
-    const int64_t c = (int64_t(i) / HW) % C;
-    v[i] = v[i] * (0.5 + 0.25 * double(c % 5)) + double(c % 7) - 3.0;
-  }
-  return Tensor::from_vector(v, s, DType::f32);
-}
-
 // batch_norm or batch_norm_relu through check_bf16_gpu_matches_cpu with inputs {x (as bf16),
 // weight, bias, running_mean, running_var} (float32), then the running statistics each device
 // was left with.
 void check_bn(const Shape& s, bool training, bool relu, uint64_t seed) {
   const int64_t C = s[1];
-  Tensor x = test::leaf(channel_data(s, seed));
+  Tensor x = test::leaf(test::per_channel_randn(s, seed));
   Tensor w = test::leaf(test::uniform_t({C}, 0.5, 2.0, seed + 1, DType::f32));
   Tensor b = test::leaf(test::randn_t({C}, seed + 2, DType::f32));
   Tensor rm = test::randn_t({C}, seed + 3, DType::f32), rv = test::uniform_t({C}, 0.5, 2.0, seed + 4, DType::f32);
@@ -99,7 +88,7 @@ TEST_CASE("BatchNorm2d, bf16 x: the module on the GPU keeps bf16 and moves float
   gpu_bn.to(Device::CUDA);
   for (int step = 0; step < 2; step++) {
     INFO("training step " << step);
-    const Tensor x = channel_data({6, 5, 7, 3}, 9500 + uint64_t(step)).to(DType::bf16);
+    const Tensor x = test::per_channel_randn({6, 5, 7, 3}, 9500 + uint64_t(step)).to(DType::bf16);
     Tensor y = step == 0 ? gpu_bn(x.cuda()) : bn_relu(gpu_bn, nullptr, x.cuda());
     Tensor ref = step == 0 ? cpu_bn(x) : bn_relu(cpu_bn, nullptr, x);
     CHECK(y.dtype() == DType::bf16);

@@ -31,22 +31,11 @@ const std::vector<Config> kConfigs = {
     {"ResNet-50 layer 3 (64, 256, 14, 14)", {64, 256, 14, 14}},
 };
 
-// float32 values with a different mean and scale per channel, as after a convolution.
-Tensor channel_data(const Shape& s, uint64_t seed) {
-  std::vector<double> v = test::randn_t(s, seed).to_double_vector();
-  const int64_t C = s[1], HW = shape_numel(s) / (s[0] * C);
-  for (size_t i = 0; i < v.size(); i++) {
-    const int64_t c = (int64_t(i) / HW) % C;
-    v[i] = v[i] * (0.5 + 0.25 * double(c % 5)) + double(c % 7) - 3.0;
-  }
-  return Tensor::from_vector(v, s, DType::f32);
-}
-
 // bf16 channels_last through check_bf16_gpu_matches_cpu (inputs {x as bf16 channels_last,
 // weight, bias, running_mean, running_var}), then the running statistics each device moved.
 void check_bf16(const Shape& s, bool training, bool relu, uint64_t seed) {
   const int64_t C = s[1];
-  Tensor x = test::leaf(channel_data(s, seed));
+  Tensor x = test::leaf(test::per_channel_randn(s, seed));
   Tensor w = test::leaf(test::uniform_t({C}, 0.5, 2.0, seed + 1, DType::f32));
   Tensor b = test::leaf(test::randn_t({C}, seed + 2, DType::f32));
   Tensor rm = test::randn_t({C}, seed + 3, DType::f32), rv = test::uniform_t({C}, 0.5, 2.0, seed + 4, DType::f32);
@@ -109,7 +98,7 @@ TEST_CASE("batch_norm, float32 channels_last x on the GPU matches the NCHW kerne
     for (bool training : {true, false}) {
       for (bool relu : {false, true}) {
         INFO("config: " << c.name << (training ? ", training" : ", eval") << (relu ? ", fused ReLU" : ""));
-        const Tensor x0 = channel_data(c.x, seed), dy = test::randn_t(c.x, seed + 9, DType::f32);
+        const Tensor x0 = test::per_channel_randn(c.x, seed), dy = test::randn_t(c.x, seed + 9, DType::f32);
         const std::vector<Tensor> cl = run_f32(x0, dy, true, training, relu, seed);
         const std::vector<Tensor> ref = run_f32(x0, dy, false, training, relu, seed);
         seed += 10;
@@ -127,7 +116,7 @@ TEST_CASE("batch_norm, float32 channels_last x on the GPU matches the NCHW kerne
 
 TEST_CASE("batch_norm, channels_last x: the GPU gives the same bits on every run") {
   const Shape s{16, 40, 32, 32};
-  const Tensor x0 = channel_data(s, 13000), g0 = test::randn_t(s, 13001, DType::f32);
+  const Tensor x0 = test::per_channel_randn(s, 13000), g0 = test::randn_t(s, 13001, DType::f32);
   for (DType dtype : {DType::f32, DType::bf16}) {
     INFO(dtype_name(dtype));
     std::vector<std::vector<float>> runs;
@@ -155,7 +144,7 @@ TEST_CASE("BatchNorm2d and bn_relu, bf16 channels_last x on the GPU: channels_la
   for (int step = 0; step < 2; step++) {
     INFO("training step " << step);
     const Tensor x =
-        channel_data({6, 40, 7, 3}, 14000 + uint64_t(step)).to(DType::bf16).to(MemoryFormat::channels_last);
+        test::per_channel_randn({6, 40, 7, 3}, 14000 + uint64_t(step)).to(DType::bf16).to(MemoryFormat::channels_last);
     Tensor y = step == 0 ? gpu_bn(x.cuda()) : bn_relu(gpu_bn, nullptr, x.cuda());
     Tensor ref = step == 0 ? cpu_bn(x) : bn_relu(cpu_bn, nullptr, x);
     CHECK(y.is_channels_last());
@@ -167,7 +156,7 @@ TEST_CASE("BatchNorm2d and bn_relu, bf16 channels_last x on the GPU: channels_la
   CHECK(test::rel_error(gpu_bn.running_var.cpu(), cpu_bn.running_var) < 1e-5);
   gpu_bn.eval();
   cpu_bn.eval();
-  const Tensor x = channel_data({2, 40, 4, 4}, 14100).to(DType::bf16).to(MemoryFormat::channels_last);
+  const Tensor x = test::per_channel_randn({2, 40, 4, 4}, 14100).to(DType::bf16).to(MemoryFormat::channels_last);
   Tensor y = gpu_bn(x.cuda());
   CHECK(y.is_channels_last());
   CHECK(test::rel_error(y.cpu(), cpu_bn(x)) < 1e-2);

@@ -13,16 +13,10 @@
 #include "tensor/device.h"
 
 using namespace leuko;
+using leuko::test::PrecisionScope;
 using V = const std::vector<Tensor>&;
 
 namespace {
-
-// Sets the GPU precision for a scope.
-struct PrecisionScope {
-  Precision saved = precision();
-  explicit PrecisionScope(Precision p) { set_precision(p); }
-  ~PrecisionScope() { set_precision(saved); }
-};
 
 struct Config {
   std::string name;

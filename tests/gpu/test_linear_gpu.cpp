@@ -9,15 +9,10 @@
 #include "tensor/device.h"
 
 using namespace leuko;
+using leuko::test::PrecisionScope;
 using V = const std::vector<Tensor>&;
 
 namespace {
-
-struct PrecisionScope {
-  Precision saved = precision();
-  explicit PrecisionScope(Precision p) { set_precision(p); }
-  ~PrecisionScope() { set_precision(saved); }
-};
 
 struct Config {
   int64_t n, in, out;

@@ -12,15 +12,8 @@
 #include "tensor/device.h"
 
 using namespace leuko;
+using leuko::test::PrecisionScope;
 using V = const std::vector<Tensor>&;
-
-namespace {
-struct PrecisionScope {
-  Precision saved = precision();
-  explicit PrecisionScope(Precision p) { set_precision(p); }
-  ~PrecisionScope() { set_precision(saved); }
-};
-}  // namespace
 
 TEST_CASE("GPU to(channels_last) and back equal the CPU's, bit for bit") {
   const std::vector<Shape> shapes = {{3, 37, 5, 7}, {2, 1, 9, 9}, {4, 64, 1, 1}, {1, 33, 33, 31}, {2, 3, 224, 224}};

@@ -10,6 +10,7 @@
 #include "tensor/device.h"
 
 using namespace leuko;
+using leuko::test::PrecisionScope;
 using test::check_gpu_matches_cpu;
 using V = const std::vector<Tensor>&;
 
@@ -27,12 +28,6 @@ Tensor in_pattern(const Shape& s) {
   for (size_t i = 0; i < v.size(); i++) v[i] = 0.5f + float((i * 7919u) % 1000u) / 1000.f;
   return Tensor::from_vector(v, s).set_requires_grad();
 }
-
-// Restores strict float32 on scope exit, even when a REQUIRE ends the test early.
-struct PrecisionScope {
-  explicit PrecisionScope(Precision p) { set_precision(p); }
-  ~PrecisionScope() { set_precision(Precision::fp32); }
-};
 
 }  // namespace
 

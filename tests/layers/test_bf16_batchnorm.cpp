@@ -13,17 +13,6 @@ using namespace leuko;
 
 namespace {
 
-// float32 values with a different mean and scale per channel, as after a convolution.
-Tensor channel_data(const Shape& s, uint64_t seed) {
-  std::vector<double> v = test::randn_t(s, seed).to_double_vector();
-  const int64_t C = s[1], HW = shape_numel(s) / (s[0] * C);
-  for (size_t i = 0; i < v.size(); i++) {
-    const int64_t c = (int64_t(i) / HW) % C;
-    v[i] = v[i] * (0.5 + 0.25 * double(c % 5)) + double(c % 7) - 3.0;
-  }
-  return Tensor::from_vector(v, s, DType::f32);
-}
-
 // What one run leaves: the output, the gradients of x, weight and bias (all as float32 leaves
 // receive them), and the running statistics.
 struct Run {
@@ -56,7 +45,7 @@ TEST_CASE("batch_norm, bf16 x on the CPU: the float32 op on the same values, rou
       for (bool relu : {false, true}) {
         INFO("shape " << shape_str(s) << (training ? ", training" : ", eval") << (relu ? ", fused ReLU" : ""));
         // The bf16 values, and the float32 reference run on exactly those values.
-        const Tensor x0 = channel_data(s, seed).to(DType::bf16).to(DType::f32);
+        const Tensor x0 = test::per_channel_randn(s, seed).to(DType::bf16).to(DType::f32);
         const Tensor dy = test::randn_t(s, seed + 1, DType::f32).to(DType::bf16);
         seed += 10;
         const Run h = run_bn(x0, dy, true, training, relu), f = run_bn(x0, dy, false, training, relu);
@@ -81,7 +70,7 @@ TEST_CASE("batch_norm, bf16 x on the CPU: the float32 op on the same values, rou
 }
 
 TEST_CASE("batch_norm, bf16 x on the CPU: without affine or running statistics") {
-  const Tensor x0 = channel_data({3, 4, 3, 3}, 200).to(DType::bf16).to(DType::f32);
+  const Tensor x0 = test::per_channel_randn({3, 4, 3, 3}, 200).to(DType::bf16).to(DType::f32);
   Tensor xh = test::leaf(x0.clone()), xf = test::leaf(x0.clone());
   Tensor yh = batch_norm(xh.to(DType::bf16), Tensor(), Tensor(), Tensor(), Tensor(), true);
   Tensor yf = batch_norm(xf, Tensor(), Tensor(), Tensor(), Tensor(), true);
@@ -97,7 +86,7 @@ TEST_CASE("BatchNorm2d, bf16 x on the CPU: module and bn_relu keep bf16, count, 
   BatchNorm2d h(4, 1e-5, 0.3), f(4, 1e-5, 0.3);
   for (int step = 0; step < 2; step++) {
     INFO("training step " << step);
-    const Tensor x = channel_data({3, 4, 5, 5}, 300 + uint64_t(step)).to(DType::bf16);
+    const Tensor x = test::per_channel_randn({3, 4, 5, 5}, 300 + uint64_t(step)).to(DType::bf16);
     Tensor y = step == 0 ? h(x) : bn_relu(h, nullptr, x);
     Tensor yf = step == 0 ? f(x.to(DType::f32)) : bn_relu(f, nullptr, x.to(DType::f32));
     CHECK(y.dtype() == DType::bf16);
@@ -109,7 +98,7 @@ TEST_CASE("BatchNorm2d, bf16 x on the CPU: module and bn_relu keep bf16, count, 
   CHECK(test::max_abs_diff(h.running_var, f.running_var) == 0.0);
   h.eval();
   f.eval();
-  const Tensor x = channel_data({2, 4, 3, 3}, 310).to(DType::bf16);
+  const Tensor x = test::per_channel_randn({2, 4, 3, 3}, 310).to(DType::bf16);
   Tensor y = h(x);
   CHECK(y.dtype() == DType::bf16);
   CHECK(test::max_abs_diff(y, f(x.to(DType::f32)).to(DType::bf16)) == 0.0);

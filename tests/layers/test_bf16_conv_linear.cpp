@@ -12,18 +12,13 @@
 #include "tensor/device.h"
 
 using namespace leuko;
+using leuko::test::PrecisionScope;
 using leuko::test::leaf;
 using leuko::test::max_abs_diff;
 using leuko::test::uniform_t;
 using doctest::Contains;
 
 namespace {
-
-struct PrecisionScope {
-  Precision saved = precision();
-  explicit PrecisionScope(Precision p) { set_precision(p); }
-  ~PrecisionScope() { set_precision(saved); }
-};
 
 Tensor rounded(const Tensor& t) { return t.detach().to(DType::bf16).to(DType::f32); }  // float32 on the bf16 grid
 

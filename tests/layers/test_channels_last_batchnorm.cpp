@@ -13,17 +13,6 @@ using namespace leuko;
 
 namespace {
 
-// float32 values with a different mean and scale per channel, as after a convolution.
-Tensor channel_data(const Shape& s, uint64_t seed) {
-  std::vector<double> v = test::randn_t(s, seed).to_double_vector();
-  const int64_t C = s[1], HW = shape_numel(s) / (s[0] * C);
-  for (size_t i = 0; i < v.size(); i++) {
-    const int64_t c = (int64_t(i) / HW) % C;
-    v[i] = v[i] * (0.5 + 0.25 * double(c % 5)) + double(c % 7) - 3.0;
-  }
-  return Tensor::from_vector(v, s, DType::f32);
-}
-
 // What one run leaves: the output, the gradients of x, weight and bias (as their float32 NCHW
 // leaves receive them), and the running statistics.
 struct Run {
@@ -60,7 +49,7 @@ TEST_CASE("batch_norm, channels_last x on the CPU: the NCHW op's values, statist
           INFO(dtype_name(dtype) << " shape " << shape_str(s) << (training ? ", training" : ", eval")
                                  << (relu ? ", fused ReLU" : ""));
           // Values exact in bf16, so that both dtypes see the same numbers.
-          const Tensor x0 = channel_data(s, seed).to(DType::bf16).to(DType::f32);
+          const Tensor x0 = test::per_channel_randn(s, seed).to(DType::bf16).to(DType::f32);
           const Tensor dy = test::randn_t(s, seed + 1, DType::f32).to(DType::bf16).to(DType::f32);
           seed += 10;
           const Run cl = run_bn(x0, dy, dtype, true, training, relu);
@@ -87,7 +76,7 @@ TEST_CASE("batch_norm, channels_last x on the CPU: the NCHW op's values, statist
 
 TEST_CASE("batch_norm, channels_last x on the CPU: a channels_last leaf gets a channels_last gradient") {
   const Shape s{2, 3, 4, 5};
-  const Tensor x0 = channel_data(s, 500);
+  const Tensor x0 = test::per_channel_randn(s, 500);
   Tensor x = test::leaf(x0.to(MemoryFormat::channels_last)), xr = test::leaf(x0.clone());
   Tensor y = batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), true);
   Tensor yr = batch_norm(xr, Tensor(), Tensor(), Tensor(), Tensor(), true);
@@ -106,7 +95,7 @@ TEST_CASE("BatchNorm2d and bn_relu, channels_last x on the CPU: channels_last ou
     BatchNorm2d cl(4, 1e-5, 0.3), ref(4, 1e-5, 0.3);
     for (int step = 0; step < 2; step++) {
       INFO("training step " << step);
-      const Tensor x = channel_data({3, 4, 5, 5}, 600 + uint64_t(step)).to(dtype);
+      const Tensor x = test::per_channel_randn({3, 4, 5, 5}, 600 + uint64_t(step)).to(dtype);
       const Tensor xc = x.to(MemoryFormat::channels_last);
       Tensor y = step == 0 ? cl(xc) : bn_relu(cl, nullptr, xc);
       Tensor yr = step == 0 ? ref(x) : bn_relu(ref, nullptr, x);
@@ -119,7 +108,7 @@ TEST_CASE("BatchNorm2d and bn_relu, channels_last x on the CPU: channels_last ou
     CHECK(test::max_abs_diff(cl.running_var, ref.running_var) == 0.0);
     cl.eval();
     ref.eval();
-    const Tensor x = channel_data({2, 4, 3, 3}, 610).to(dtype);
+    const Tensor x = test::per_channel_randn({2, 4, 3, 3}, 610).to(dtype);
     Tensor y = cl(x.to(MemoryFormat::channels_last));
     CHECK(y.is_channels_last());
     CHECK(test::max_abs_diff(y, ref(x)) == 0.0);
@@ -128,7 +117,7 @@ TEST_CASE("BatchNorm2d and bn_relu, channels_last x on the CPU: channels_last ou
 
 TEST_CASE("batch_norm: an NCHW x still gives an NCHW output") {
   for (DType dtype : {DType::f32, DType::f64, DType::bf16}) {
-    const Tensor x = channel_data({2, 3, 2, 2}, 700).to(dtype);
+    const Tensor x = test::per_channel_randn({2, 3, 2, 2}, 700).to(dtype);
     CHECK(!batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), true).is_channels_last());
   }
 }

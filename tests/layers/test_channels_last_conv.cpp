@@ -11,18 +11,11 @@
 #include "tensor/device.h"
 
 using namespace leuko;
+using leuko::test::PrecisionScope;
 using doctest::Contains;
 using leuko::test::leaf;
 using leuko::test::max_abs_diff;
 using leuko::test::uniform_t;
-
-namespace {
-struct PrecisionScope {
-  Precision saved = precision();
-  explicit PrecisionScope(Precision p) { set_precision(p); }
-  ~PrecisionScope() { set_precision(saved); }
-};
-}  // namespace
 
 TEST_CASE("conv2d on a channels_last input: the NCHW convolution's values and gradients, channels_last out") {
   Conv2dOptions o;

@@ -17,14 +17,9 @@
 #include "tensor/random.h"
 
 using namespace leuko;
+using leuko::test::PrecisionScope;
 
 namespace {
-
-struct PrecisionScope {
-  Precision saved = precision();
-  explicit PrecisionScope(Precision p) { set_precision(p); }
-  ~PrecisionScope() { set_precision(saved); }
-};
 
 struct Step {
   DType logits_dtype = DType::f32;

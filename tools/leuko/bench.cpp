@@ -99,18 +99,6 @@ class WindowTimer {
 #endif
 };
 
-// Sets the precision for its lifetime and restores the previous one, exceptions included.
-class PrecisionScope {
- public:
-  explicit PrecisionScope(Precision p) : saved_(precision()) { set_precision(p); }
-  ~PrecisionScope() { set_precision(saved_); }
-  PrecisionScope(const PrecisionScope&) = delete;
-  PrecisionScope& operator=(const PrecisionScope&) = delete;
-
- private:
-  Precision saved_;
-};
-
 // Multiply-adds per image of the convolutions and linear layers in a traced forward pass (as
 // `leuko info` counts them; the other layers are a few percent of the arithmetic at most).
 int64_t macs_per_image(const ModuleTrace& trace) {

@@ -135,15 +135,6 @@ struct DeterministicScope {
   DeterministicScope& operator=(const DeterministicScope&) = delete;
 };
 
-// The process-wide precision for the length of a run, restored after (a bf16 run must not leave
-// the next run in the same process, a test's, with bf16 activations).
-struct PrecisionScope {
-  Precision previous;
-  explicit PrecisionScope(Precision p) : previous(precision()) { set_precision(p); }
-  ~PrecisionScope() { set_precision(previous); }
-  PrecisionScope(const PrecisionScope&) = delete;
-  PrecisionScope& operator=(const PrecisionScope&) = delete;
-};
 
 // The weights, buffers and optimizer state copied to the host: what the batch-size search
 // restores before and after each try, so that every try is the same first two steps (optimizer
@@ -267,6 +258,8 @@ TrainResult train(const TrainOptions& options) {
   if (cfg.data.empty()) throw Error("--data: no image folder given");
 
   const Device device = parse_device(cfg.device);
+  // Restored after the run: a bf16 run must not leave the next one in this process (a test's)
+  // with bf16 activations.
   PrecisionScope precision_scope(parse_precision(cfg.precision));
   DeterministicScope deterministic_scope(cfg.deterministic);
   LEUKO_CHECK(cfg.epochs >= 1, "--epochs: ", cfg.epochs, " is not a number of epochs");
