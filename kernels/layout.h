@@ -24,5 +24,11 @@ void to_nhwc(float* out, const float* in, int64_t N, int64_t C, int64_t HW);
 void to_nhwc(bf16* out, const bf16* in, int64_t N, int64_t C, int64_t HW);
 void to_nchw(float* out, const float* in, int64_t N, int64_t C, int64_t HW);
 void to_nchw(bf16* out, const bf16* in, int64_t N, int64_t C, int64_t HW);
+// The transposes of a convolution's weight with the dtype change in the same pass (one launch
+// instead of two, for each convolution of each step): the float32 master (K, Cg, R, S) to the
+// bf16 (K, R, S, Cg) that cuDNN's NHWC kernels read, and the bf16 (K, R, S, Cg) weight gradient
+// they write back to float32 (K, Cg, R, S). Rounding as Tensor::to(DType) (nearest even).
+void to_nhwc(bf16* out, const float* in, int64_t N, int64_t C, int64_t HW);
+void to_nchw(float* out, const bf16* in, int64_t N, int64_t C, int64_t HW);
 }  // namespace cuda
 }  // namespace leuko::kernels

@@ -1,5 +1,6 @@
 #include "layers/autocast.h"
 
+#include "kernels/layout.h"
 #include "kernels/reduce.h"
 #include "layers/dispatch.h"
 #include "tensor/device.h"
@@ -17,6 +18,28 @@ Tensor autocast_channels_last(const Tensor& x) {
 }
 
 Tensor bf16_copy(const Tensor& param) { return param.detach().to(DType::bf16); }
+
+Tensor conv_weight(const Tensor& weight, DType dtype, MemoryFormat format) {
+  const bool fused = weight.is_cuda() && dtype == DType::bf16 && format == MemoryFormat::channels_last &&
+                     weight.dtype() == DType::f32 && !weight.is_channels_last() && weight.dim() == 4;
+  if (!fused) return weight.detach().to(dtype).to(format);
+  Tensor w = Tensor::empty(weight.shape(), DType::bf16, weight.device(), format);  // stored (K, R, S, Cg)
+#if LEUKO_WITH_CUDA
+  kernels::cuda::to_nhwc(w.data<bf16>(), weight.data<float>(), weight.size(0), weight.size(1),
+                         weight.size(2) * weight.size(3));
+#endif
+  return w;
+}
+
+Tensor to_master_grad(const Tensor& dw) {
+  const bool fused = dw.is_cuda() && dw.dtype() == DType::bf16 && dw.is_channels_last();
+  if (!fused) return dw.to(DType::f32).to(MemoryFormat::nchw);
+  Tensor g = Tensor::empty(dw.shape(), DType::f32, dw.device());  // (K, Cg, R, S)
+#if LEUKO_WITH_CUDA
+  kernels::cuda::to_nchw(g.data<float>(), dw.data<bf16>(), dw.size(0), dw.size(1), dw.size(2) * dw.size(3));
+#endif
+  return g;
+}
 
 Tensor bias_grad(const Tensor& g, int64_t rows, int64_t C, int64_t inner) {
   LEUKO_CHECK(g.is_cuda() && (g.dtype() == DType::bf16 || g.dtype() == DType::f32),

@@ -25,6 +25,13 @@ Tensor autocast_bf16(const Tensor& x);
 Tensor autocast_channels_last(const Tensor& x);
 // A bf16 copy of a float32 parameter for one product (detached: not part of the graph).
 Tensor bf16_copy(const Tensor& param);
+// A convolution's float32 NCHW master weight as its kernels read it, in the input's dtype and
+// memory order: the master itself (float32 NCHW), or a detached copy, bf16 and/or (K, R, S, Cg);
+// bf16 channels_last on the GPU in one pass (kernels/layout.h).
+Tensor conv_weight(const Tensor& weight, DType dtype, MemoryFormat format);
+// The weight gradient as cuDNN wrote it (the input's dtype and order) as the master's: float32
+// NCHW (itself when it already is).
+Tensor to_master_grad(const Tensor& dw);
 // The bias gradient (C,) float32 from g on the GPU, float32 or bf16, viewed as (rows, C, inner):
 // (N, C, P*Q) for NCHW, (N*P*Q, C, 1) for channels_last, (N, C, 1) for a linear layer. Summed in
 // float, never rounded to bf16.

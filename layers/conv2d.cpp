@@ -143,14 +143,13 @@ Tensor backward_filter(const Tensor& x, const Tensor& dy, const Conv2dShape& s) 
 
 // The op on the GPU: x float32 or bf16, NCHW or channels_last; weight and bias float32 masters
 // (checked by conv_shape). cuDNN wants the filter in x's dtype and order, so the weight is
-// copied to bf16 and/or (K, R, S, Cg) where x needs it (a float32 NCHW weight is used as it is);
-// the bias is added in float. Saved for the backward: x and that weight (bf16: half the bytes of
-// float32), and the output when it carries the ReLU.
+// copied to bf16 and/or (K, R, S, Cg) where x needs it (conv_weight; a float32 NCHW weight is
+// used as it is); the bias is added in float. Saved for the backward: x and that weight (bf16:
+// half the bytes of float32), and the output when it carries the ReLU.
 Tensor conv2d_cuda(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dShape& s, bool relu) {
   const bool bf = x.dtype() == DType::bf16;
   Tensor out = Tensor::empty({s.N, s.K, s.P, s.Q}, x.dtype(), x.device(), x.memory_format());  // (N, K, P, Q)
-  Tensor w = bf ? bf16_copy(weight) : weight.detach();  // (K, Cg, R, S)
-  if (s.channels_last) w = w.to(MemoryFormat::channels_last);  // stored (K, R, S, Cg)
+  const Tensor w = conv_weight(weight, x.dtype(), x.memory_format());  // (K, Cg, R, S), channels_last: (K, R, S, Cg)
   // The bias runs along K: dimension 1 of (N, K, P*Q), or the last of (N*P*Q, K).
   const int64_t rows = s.channels_last ? s.N * s.P * s.Q : s.N, inner = s.channels_last ? 1 : s.P * s.Q;
   if (s.N > 0) {
@@ -182,7 +181,7 @@ Tensor conv2d_cuda(const Tensor& x, const Tensor& weight, const Tensor& bias, co
       const Tensor g = so.defined() ? relu_grad(g_out, so) : g_out;  // (N, K, P, Q)
       Tensor gx = need[0] ? backward_data(g, sw, s) : Tensor();       // x's dtype and order
       // To the float32 NCHW master (no copy for float32 NCHW).
-      Tensor gw = need[1] ? backward_filter(sx, g, s).to(DType::f32).to(MemoryFormat::nchw) : Tensor();
+      Tensor gw = need[1] ? to_master_grad(backward_filter(sx, g, s)) : Tensor();
       // d/dbias: the sum of g over the batch and every position of each channel, in float32.
       Tensor gb = need[2] ? bias_grad(g, rows, s.K, inner) : Tensor();
       return std::vector<Tensor>{gx, gw, gb};

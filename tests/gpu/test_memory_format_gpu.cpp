@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "gpu/gpu_helpers.h"
+#include "layers/autocast.h"
 #include "layers/conv2d.h"
 #include "tensor/device.h"
 
@@ -30,6 +31,22 @@ TEST_CASE("GPU to(channels_last) and back equal the CPU's, bit for bit") {
       Tensor back = gpu.to(MemoryFormat::nchw).cpu();
       CHECK(std::memcmp(back.raw_data(), x.raw_data(), x.nbytes()) == 0);
     }
+  }
+}
+
+TEST_CASE("a convolution's weight to bf16 (K, R, S, Cg) and its gradient back, in one pass each, bit for bit") {
+  for (const Shape& s : std::vector<Shape>{{64, 3, 7, 7}, {256, 64, 1, 1}, {37, 5, 3, 2}}) {
+    INFO("shape " << shape_str(s));
+    Tensor w = test::randn_t(s, 21, DType::f32).cuda();
+    Tensor fused = conv_weight(w, DType::bf16, MemoryFormat::channels_last);
+    Tensor two = w.to(DType::bf16).to(MemoryFormat::channels_last);
+    REQUIRE(fused.is_channels_last());
+    Tensor a = fused.cpu(), b = two.cpu();
+    CHECK(std::memcmp(a.raw_data(), b.raw_data(), a.nbytes()) == 0);
+    Tensor g = to_master_grad(fused), g2 = fused.to(DType::f32).to(MemoryFormat::nchw);
+    CHECK_FALSE(g.is_channels_last());
+    Tensor c = g.cpu(), d = g2.cpu();
+    CHECK(std::memcmp(c.raw_data(), d.raw_data(), c.nbytes()) == 0);
   }
 }
 
