@@ -308,6 +308,14 @@ def main():
     torch_version = next((r["torch_version"] for r in ok if "torch_version" in r), "not run")
     notes = [f"date: {when}; torch {torch_version}; {a.warmup} warm-up steps, median of {a.windows} windows "
              f"of {a.steps} steps; {a.classes} classes"] + [f"card: {c}" for c in cards]
+    # What bf16 meant on each side (leuko: bf16 activations and their order, tensor/device.h;
+    # PyTorch: autocast, and the memory format of tools/bench_torch.py).
+    modes = sorted({("leuko bf16: " + ("bf16 activations, " + ("channels_last" if r.get("channels_last") else "NCHW")
+                                       if r.get("bf16_activations") else "float32 activations, bf16 products"))
+                    for r in leuko_results.values() if r.get("precision") == "bf16" and "error" not in r} |
+                   {f"torch bf16: autocast, {r.get('memory_format', 'channels_last')}"
+                    for r in torch_results.values() if r.get("precision") == "bf16" and "error" not in r})
+    notes += modes
     if len(devices) > 1:
         notes.append("WARNING: leuko and PyTorch did not run on the same device: the ratio means nothing")
     errors = [f"{side} {m}:{p}:{b}: {r['error']}" for side, res in (("leuko", leuko_results), ("torch", torch_results))
