@@ -70,8 +70,7 @@ inline bool any_channels_last(std::initializer_list<Tensor> tensors) {
   }
   return false;
 }
-// The output of an op under bf16 activations: bf16 when any input is (the dtype of an
-// activation), else the dtype of the first.
+// True when any tensor is bf16 (an op without bf16 kernels then goes through_float).
 inline bool any_bf16(std::initializer_list<Tensor> tensors) {
   for (const Tensor& t : tensors) {
     if (t.defined() && t.dtype() == DType::bf16) return true;
