@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
-# One device call that measures what the sessions without a GPU built (docs/PERFORMANCE.md
-# versions 1 to 6, docs/RESULTS.md), in about 10 minutes of a 15-minute GPU session:
+# What a 15-minute GPU session runs to measure what the sessions without a GPU built
+# (docs/PERFORMANCE.md versions 1 to 8, docs/RESULTS.md). Steps:
 #   1. tools/gpu_check.sh -L gpu --no-equivalence --profile: the build, the GPU tests, and the
 #      speed table against PyTorch with both sides' op-by-op profiles (bench/profile.md), the
-#      table capped at GPU_SESSION_BENCH seconds (default 240);
+#      table capped at GPU_SESSION_BENCH seconds (default 200);
 #   1b. ResNet-50 and VGG16 in bf16 as versions 7 (LEUKO_CHANNELS_LAST=0) and 6
 #      (LEUKO_BF16_ACTIVATIONS=0) had them, and PyTorch's bf16 in NCHW (what channels_last is
 #      worth to it), about 2 minutes;
 #   2. tools/reproduce.sh --models $GPU_SESSION_MODELS (default resnet50,alexnet: the two rows
-#      short of the study) within GPU_SESSION_REPRO seconds (default 200), run folders on tmpfs;
-#   3. the run folders without their checkpoints packed into $OUT/runs.tgz (the device tool
-#      brings back only a few files from $OUT).
-# Run it from the repository root with the images staged (../shared/tools/stage-gpu-inputs
-# --data, then carry .gpu):
-#   OUT=... tools/gpu_session.sh
-# Every step runs even when one before it failed; the exit status is 1 if any failed.
+#      short of the study) within GPU_SESSION_REPRO seconds (default 200), run folders on tmpfs,
+#      then packed without their checkpoints into $OUT/runs.tgz (the device tool brings back
+#      only a few files from $OUT). Step 2 needs step 1's build (build-gpu/).
+# GPU_SESSION_STEPS picks the steps (default "1 1b 2"). A device call may run 10 minutes and a
+# session has 15 in all, the machine's start included, so run it as two calls, the second at
+# once (the machine is given back after 30 s idle, and a fresh one has no build-gpu/):
+#   ../shared/tools/stage-gpu-inputs --data            # here: stb and the images into .gpu/
+#   run: GPU_SESSION_STEPS="1 1b" OUT=$OUT tools/gpu_session.sh     carry [".gpu"], timeout_s 600
+#   run: GPU_SESSION_STEPS=2 OUT=$OUT tools/gpu_session.sh           (if status leaves 4 minutes)
+# Run from the repository root. Every step runs even when one before it failed; the exit
+# status is 1 if any failed.
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out=${OUT:-$root/gpu-session}
@@ -22,11 +26,17 @@ mkdir -p "$out"
 start=$(date +%s)
 rc=0
 
+steps=" ${GPU_SESSION_STEPS:-1 1b 2} "
+want() { [[ "$steps" == *" $1 "* ]]; }
+
+if want 1; then
 echo "== 1. build, GPU tests, speed table with profiles =="
-OUT="$out" LEUKO_BENCH_BUDGET="${GPU_SESSION_BENCH:-240}" bash "$root/tools/gpu_check.sh" -L gpu --no-equivalence \
+OUT="$out" LEUKO_BENCH_BUDGET="${GPU_SESSION_BENCH:-200}" bash "$root/tools/gpu_check.sh" -L gpu --no-equivalence \
   --profile || rc=1
 echo "(step 1: $(($(date +%s) - start)) s)"
+fi
 
+if want 1b; then
 echo
 echo "== 1b. leuko's bf16 before versions 7 and 8, and PyTorch's bf16 in NCHW, for comparison =="
 # docs/PERFORMANCE.md versions 7 and 8: the table's bf16 column has bf16 channels_last activations.
@@ -54,7 +64,9 @@ for line in sys.stdin:
           "images/s %.1f" % r["images_per_s"] if "images_per_s" in r else r.get("error"),
           "peak MiB %.0f" % (r["peak_bytes"] / 2**20) if r.get("peak_bytes") else "")' || rc=1
 echo "(step 1b: $(($(date +%s) - start)) s)"
+fi
 
+if want 2; then
 echo
 echo "== 2. reproduction: ${GPU_SESSION_MODELS:-resnet50,alexnet} =="
 runs=/dev/shm/leuko-session
@@ -63,5 +75,6 @@ rm -rf "$runs"
 OUT="$runs" bash "$root/tools/reproduce.sh" --models "${GPU_SESSION_MODELS:-resnet50,alexnet}" \
   --deadline "${GPU_SESSION_REPRO:-200}" || rc=1
 tar czf "$out/runs.tgz" -C "$runs" --exclude='*.safetensors' . 2>/dev/null || rc=1
-echo "(steps 1 and 2: $(($(date +%s) - start)) s; run folders without checkpoints in $out/runs.tgz)"
+echo "(step 2: $(($(date +%s) - start)) s; run folders without checkpoints in $out/runs.tgz)"
+fi
 exit $rc
