@@ -60,6 +60,20 @@ inline double max_abs_diff(const Tensor& a, const Tensor& b) {
   return m;
 }
 
+// float32 values that bf16 holds exactly (so a bf16 run and a float32 run see the same numbers):
+// shift + scale * N(0, 1), rounded to bf16.
+inline Tensor bf16_exact(const Shape& s, uint64_t seed, double scale = 1.0, double shift = 0.0) {
+  return affine(randn_t(s, seed, DType::f32), scale, shift).to(DType::bf16).to(DType::f32);
+}
+
+// Same dtype and shape, every value equal (NaN fails, as max_abs_diff says), read in NCHW order
+// whatever the memory order (to_double_vector converts).
+inline void check_equal(const Tensor& got, const Tensor& want) {
+  INFO("got " << got.describe() << ", want " << want.describe());
+  REQUIRE(got.dtype() == want.dtype());
+  CHECK(max_abs_diff(got, want) == 0.0);
+}
+
 // Runs the gradient checker and fails the test case with its worst element when it fails.
 inline void check_gradients(const GradcheckFn& f, const std::vector<Tensor>& inputs, double rtol = 1e-5) {
   GradcheckOptions opt;

@@ -7,11 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "gpu/batchnorm_bf16_check.h"
 #include "gpu/gpu_helpers.h"
 #include "layers/batchnorm.h"
 
 using namespace leuko;
-using V = const std::vector<Tensor>&;
 
 namespace {
 
@@ -28,37 +28,6 @@ const std::vector<Config> kConfigs = {
     {"many blocks per channel (16, 3, 64, 64)", {16, 3, 64, 64}},
 };
 
-// batch_norm or batch_norm_relu through check_bf16_gpu_matches_cpu with inputs {x (as bf16),
-// weight, bias, running_mean, running_var} (float32), then the running statistics each device
-// was left with.
-void check_bn(const Shape& s, bool training, bool relu, uint64_t seed) {
-  const int64_t C = s[1];
-  Tensor x = test::leaf(test::per_channel_randn(s, seed));
-  Tensor w = test::leaf(test::uniform_t({C}, 0.5, 2.0, seed + 1, DType::f32));
-  Tensor b = test::leaf(test::randn_t({C}, seed + 2, DType::f32));
-  Tensor rm = test::randn_t({C}, seed + 3, DType::f32), rv = test::uniform_t({C}, 0.5, 2.0, seed + 4, DType::f32);
-  std::vector<Tensor> stats;  // the running statistics each run moved: CPU, then GPU
-  auto f = [&](V in) {
-    // Copies: the CPU run's float32 inputs share the caller's storage, and the GPU run must
-    // start from the same running statistics as the CPU run.
-    Tensor run_mean = in[3].clone(), run_var = in[4].clone();
-    stats.push_back(run_mean);
-    stats.push_back(run_var);
-    return relu ? batch_norm_relu(in[0], in[1], in[2], run_mean, run_var, training, 0.1, 1e-5)
-                : batch_norm(in[0], in[1], in[2], run_mean, run_var, training, 0.1, 1e-5);
-  };
-  // A reduction in another order (float32 blocks against the CPU's float64 sums, then one
-  // rounding): an element near a rounding boundary may land one bf16 step (2^-8) apart.
-  test::check_bf16_gpu_matches_cpu(f, {x, w, b, rm, rv}, {true, false, false, false, false}, 1e-2, seed + 5);
-  REQUIRE(stats.size() == 4);
-  REQUIRE(stats[2].is_cuda());
-  CHECK(stats[2].dtype() == DType::f32);
-  // The running statistics are float32 on both devices, from the same bf16 values: the float32
-  // block sums against the CPU's float64 ones, 1e-5 relative.
-  CHECK(test::rel_error(stats[2].cpu(), stats[0]) < 1e-5);
-  CHECK(test::rel_error(stats[3].cpu(), stats[1]) < 1e-5);
-}
-
 }  // namespace
 
 TEST_CASE("batch_norm, bf16 x: GPU matches CPU in training, running statistics included") {
@@ -66,7 +35,7 @@ TEST_CASE("batch_norm, bf16 x: GPU matches CPU in training, running statistics i
   for (const Config& c : kConfigs) {
     for (bool relu : {false, true}) {
       INFO("config: " << c.name << (relu ? ", fused ReLU" : ""));
-      check_bn(c.x, true, relu, seed);
+      test::check_batch_norm_bf16(c.x, true, relu, seed, false);
       seed += 10;
     }
   }
@@ -77,7 +46,7 @@ TEST_CASE("batch_norm, bf16 x: GPU matches CPU in eval") {
   for (const Config& c : kConfigs) {
     for (bool relu : {false, true}) {
       INFO("config: " << c.name << (relu ? ", fused ReLU" : ""));
-      check_bn(c.x, false, relu, seed);
+      test::check_batch_norm_bf16(c.x, false, relu, seed, false);
       seed += 10;
     }
   }

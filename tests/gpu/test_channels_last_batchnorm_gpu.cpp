@@ -7,11 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "gpu/batchnorm_bf16_check.h"
 #include "gpu/gpu_helpers.h"
 #include "layers/batchnorm.h"
 
 using namespace leuko;
-using V = const std::vector<Tensor>&;
 
 namespace {
 
@@ -30,33 +30,6 @@ const std::vector<Config> kConfigs = {
     {"ResNet-like (8, 64, 28, 28)", {8, 64, 28, 28}},
     {"ResNet-50 layer 3 (64, 256, 14, 14)", {64, 256, 14, 14}},
 };
-
-// bf16 channels_last through check_bf16_gpu_matches_cpu (inputs {x as bf16 channels_last,
-// weight, bias, running_mean, running_var}), then the running statistics each device moved.
-void check_bf16(const Shape& s, bool training, bool relu, uint64_t seed) {
-  const int64_t C = s[1];
-  Tensor x = test::leaf(test::per_channel_randn(s, seed));
-  Tensor w = test::leaf(test::uniform_t({C}, 0.5, 2.0, seed + 1, DType::f32));
-  Tensor b = test::leaf(test::randn_t({C}, seed + 2, DType::f32));
-  Tensor rm = test::randn_t({C}, seed + 3, DType::f32), rv = test::uniform_t({C}, 0.5, 2.0, seed + 4, DType::f32);
-  std::vector<Tensor> stats;  // the running statistics each run moved: CPU, then GPU
-  auto f = [&](V in) {
-    REQUIRE(in[0].is_channels_last());
-    Tensor run_mean = in[3].clone(), run_var = in[4].clone();  // both runs start from the same values
-    stats.push_back(run_mean);
-    stats.push_back(run_var);
-    return relu ? batch_norm_relu(in[0], in[1], in[2], run_mean, run_var, training, 0.1, 1e-5)
-                : batch_norm(in[0], in[1], in[2], run_mean, run_var, training, 0.1, 1e-5);
-  };
-  // Float32 sums in another order, then one rounding: an element near a rounding boundary may
-  // land one bf16 step (2^-8) apart, as for NCHW (test_bf16_batchnorm_gpu.cpp).
-  test::check_bf16_gpu_matches_cpu(f, {x, w, b, rm, rv}, {true, false, false, false, false}, 1e-2, seed + 5,
-                                   /*channels_last=*/true);
-  REQUIRE(stats.size() == 4);
-  REQUIRE(stats[2].is_cuda());
-  CHECK(test::rel_error(stats[2].cpu(), stats[0]) < 1e-5);
-  CHECK(test::rel_error(stats[3].cpu(), stats[1]) < 1e-5);
-}
 
 // One float32 run on the GPU: the output, the gradients of x (its NCHW leaf), weight and bias,
 // and the running statistics.
@@ -84,7 +57,7 @@ TEST_CASE("batch_norm, bf16 channels_last x: GPU matches CPU, training and eval,
     for (bool training : {true, false}) {
       for (bool relu : {false, true}) {
         INFO("config: " << c.name << (training ? ", training" : ", eval") << (relu ? ", fused ReLU" : ""));
-        check_bf16(c.x, training, relu, seed);
+        test::check_batch_norm_bf16(c.x, training, relu, seed, true);
         seed += 10;
       }
     }

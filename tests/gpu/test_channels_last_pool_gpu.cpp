@@ -13,12 +13,12 @@
 #include <doctest/doctest.h>
 
 #include <functional>
-#include <string>
 #include <vector>
 
 #include "gpu/gpu_helpers.h"
 #include "layers/concat.h"
 #include "layers/pool.h"
+#include "pool_configs.h"
 #include "layers/reduce.h"
 
 using namespace leuko;
@@ -64,33 +64,6 @@ void check_channels_last_matches_nchw(const std::function<Tensor(V)>& f, const s
   }
 }
 
-struct Config {
-  std::string name;
-  Shape x;
-  int64_t k, s, p;
-  bool ceil;
-};
-
-// Odd channel counts (a warp spans several pixels) and sizes, and one large, ResNet-like input.
-const std::vector<Config> kConfigs = {
-    {"3/2 ceil_mode (GoogLeNet)", {2, 5, 17, 15}, 3, 2, 0, true},
-    {"3/1 padding 1 ceil_mode (GoogLeNet branch)", {3, 7, 13, 11}, 3, 1, 1, true},
-    {"3/2 (AlexNet), 55x55", {2, 16, 55, 55}, 3, 2, 0, false},
-    {"3/2 padding 1 (ResNet), 57x49", {2, 9, 57, 49}, 3, 2, 1, false},
-    {"2/2 (VGG), odd 29x31, 33 channels", {3, 33, 29, 31}, 2, 2, 0, false},
-    {"5/3 (Inception-v3 aux), 17x17", {2, 11, 17, 17}, 5, 3, 0, false},
-    {"2/2 padding 1 ceil_mode, last window dropped, 1 channel", {1, 1, 5, 9}, 2, 2, 1, true},
-    {"4/3 padding 2 ceil_mode", {2, 3, 14, 19}, 4, 3, 2, true},
-    {"large: 3/2 padding 1 on (8, 64, 56, 56)", {8, 64, 56, 56}, 3, 2, 1, false},
-};
-
-struct Adaptive {
-  Shape x;
-  int64_t oh, ow;
-};
-const std::vector<Adaptive> kAdaptive = {{{2, 7, 13, 13}, 6, 6}, {{3, 5, 5, 5}, 6, 6},  {{4, 33, 7, 7}, 1, 1},
-                                         {{2, 3, 9, 11}, 4, 5},  {{2, 4, 3, 17}, 7, 2}, {{8, 512, 7, 7}, 1, 1}};
-
 struct CatConfig {
   std::vector<Shape> shapes;
   int64_t dim;
@@ -120,7 +93,7 @@ std::vector<Tensor> cat_inputs(const CatConfig& c, uint64_t seed) {
 
 TEST_CASE("max_pool2d on bf16 channels_last: GPU matches CPU exactly") {
   uint64_t seed = 11000;
-  for (const Config& c : kConfigs) {
+  for (const test::PoolConfig& c : test::kGpuPools) {
     INFO("config: " << c.name);
     Tensor x = test::leaf(test::randn_t(c.x, seed, DType::f32));
     const int64_t k = c.k, s = c.s, p = c.p;
@@ -133,7 +106,7 @@ TEST_CASE("max_pool2d on bf16 channels_last: GPU matches CPU exactly") {
 
 TEST_CASE("avg_pool2d on bf16 channels_last: GPU matches CPU exactly, with and without count_include_pad") {
   uint64_t seed = 12000;
-  for (const Config& c : kConfigs) {
+  for (const test::PoolConfig& c : test::kGpuPools) {
     for (bool include_pad : {true, false}) {
       INFO("config: " << c.name << ", count_include_pad " << include_pad);
       Tensor x = test::leaf(test::randn_t(c.x, seed, DType::f32));
@@ -148,7 +121,7 @@ TEST_CASE("avg_pool2d on bf16 channels_last: GPU matches CPU exactly, with and w
 
 TEST_CASE("adaptive_avg_pool2d on bf16 channels_last: GPU matches CPU exactly") {
   uint64_t seed = 13000;
-  for (const Adaptive& a : kAdaptive) {
+  for (const test::AdaptiveConfig& a : test::kGpuAdaptive) {
     INFO("input " << shape_str(a.x) << " to " << a.oh << "x" << a.ow);
     Tensor x = test::leaf(test::randn_t(a.x, seed, DType::f32));
     const int64_t oh = a.oh, ow = a.ow;
@@ -174,7 +147,7 @@ TEST_CASE("cat on bf16 channels_last: GPU matches CPU exactly, along every dim")
 
 TEST_CASE("max_pool2d on float32 channels_last: the GPU's NCHW results, exactly") {
   uint64_t seed = 15000;
-  for (const Config& c : kConfigs) {
+  for (const test::PoolConfig& c : test::kGpuPools) {
     INFO("config: " << c.name);
     Tensor x = test::leaf(test::randn_t(c.x, seed, DType::f32));
     const int64_t k = c.k, s = c.s, p = c.p;
@@ -186,7 +159,7 @@ TEST_CASE("max_pool2d on float32 channels_last: the GPU's NCHW results, exactly"
 
 TEST_CASE("avg_pool2d and adaptive_avg_pool2d on float32 channels_last: the GPU's NCHW results") {
   uint64_t seed = 16000;
-  for (const Config& c : kConfigs) {
+  for (const test::PoolConfig& c : test::kGpuPools) {
     for (bool include_pad : {true, false}) {
       INFO("config: " << c.name << ", count_include_pad " << include_pad);
       Tensor x = test::leaf(test::randn_t(c.x, seed, DType::f32));
@@ -197,7 +170,7 @@ TEST_CASE("avg_pool2d and adaptive_avg_pool2d on float32 channels_last: the GPU'
       seed += 10;
     }
   }
-  for (const Adaptive& a : kAdaptive) {
+  for (const test::AdaptiveConfig& a : test::kGpuAdaptive) {
     INFO("adaptive: input " << shape_str(a.x) << " to " << a.oh << "x" << a.ow);
     Tensor x = test::leaf(test::randn_t(a.x, seed, DType::f32));
     const int64_t oh = a.oh, ow = a.ow;

@@ -3,41 +3,18 @@
 // included; bitwise-reproducible backward (no atomics).
 #include <doctest/doctest.h>
 
-#include <string>
 #include <vector>
 
 #include "gpu/gpu_helpers.h"
 #include "layers/pool.h"
+#include "pool_configs.h"
 
 using namespace leuko;
 using V = const std::vector<Tensor>&;
 
-namespace {
-
-struct Config {
-  std::string name;
-  Shape x;
-  int64_t k, s, p;
-  bool ceil;
-};
-
-const std::vector<Config> kConfigs = {
-    {"3/2 ceil_mode (GoogLeNet)", {2, 5, 17, 15}, 3, 2, 0, true},
-    {"3/1 padding 1 ceil_mode (GoogLeNet branch)", {3, 7, 13, 11}, 3, 1, 1, true},
-    {"3/2 (AlexNet), 55x55", {2, 16, 55, 55}, 3, 2, 0, false},
-    {"3/2 padding 1 (ResNet), 57x49", {2, 9, 57, 49}, 3, 2, 1, false},
-    {"2/2 (VGG), odd 29x31", {3, 6, 29, 31}, 2, 2, 0, false},
-    {"5/3 (Inception-v3 aux), 17x17", {2, 11, 17, 17}, 5, 3, 0, false},
-    {"2/2 padding 1 ceil_mode, last window dropped", {1, 3, 5, 9}, 2, 2, 1, true},
-    {"4/3 padding 2 ceil_mode", {2, 3, 14, 19}, 4, 3, 2, true},
-    {"large: 3/2 padding 1 on (8, 64, 56, 56)", {8, 64, 56, 56}, 3, 2, 1, false},
-};
-
-}  // namespace
-
 TEST_CASE("max_pool2d: GPU matches CPU") {
   uint64_t seed = 1000;
-  for (const Config& c : kConfigs) {
+  for (const test::PoolConfig& c : test::kGpuPools) {
     INFO("config: " << c.name);
     Tensor x = test::leaf(test::randn_t(c.x, seed, DType::f32));
     const int64_t k = c.k, s = c.s, p = c.p;
@@ -51,7 +28,7 @@ TEST_CASE("max_pool2d: GPU matches CPU") {
 
 TEST_CASE("avg_pool2d: GPU matches CPU, with and without count_include_pad") {
   uint64_t seed = 2000;
-  for (const Config& c : kConfigs) {
+  for (const test::PoolConfig& c : test::kGpuPools) {
     for (bool include_pad : {true, false}) {
       INFO("config: " << c.name << ", count_include_pad " << include_pad);
       Tensor x = test::leaf(test::randn_t(c.x, seed, DType::f32));
@@ -66,15 +43,8 @@ TEST_CASE("avg_pool2d: GPU matches CPU, with and without count_include_pad") {
 }
 
 TEST_CASE("adaptive_avg_pool2d: GPU matches CPU") {
-  struct A {
-    Shape x;
-    int64_t oh, ow;
-  };
-  const std::vector<A> cases = {{{2, 7, 13, 13}, 6, 6}, {{3, 5, 5, 5}, 6, 6},   {{4, 33, 7, 7}, 1, 1},
-                                {{2, 3, 9, 11}, 4, 5},  {{2, 4, 3, 17}, 7, 2},   {{8, 512, 7, 7}, 1, 1},
-                                {{2, 16, 6, 6}, 6, 6},  {{1, 3, 31, 29}, 4, 4}};
   uint64_t seed = 3000;
-  for (const A& a : cases) {
+  for (const test::AdaptiveConfig& a : test::kGpuAdaptive) {
     INFO("input " << shape_str(a.x) << " to " << a.oh << "x" << a.ow);
     Tensor x = test::leaf(test::randn_t(a.x, seed, DType::f32));
     const int64_t oh = a.oh, ow = a.ow;

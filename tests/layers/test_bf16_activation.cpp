@@ -18,19 +18,6 @@ using Op = std::function<Tensor(V)>;
 
 namespace {
 
-// float32 normal values that bf16 holds exactly (so the bf16 and the float32 run see the same
-// numbers), scaled and shifted: lo + scale * N(0, 1), rounded to bf16.
-Tensor bf16_exact(const Shape& s, uint64_t seed, double scale = 1.0, double shift = 0.0) {
-  return affine(test::randn_t(s, seed, DType::f32), scale, shift).to(DType::bf16).to(DType::f32);
-}
-
-// Same dtype, same shape, every value equal (NaN fails, as max_abs_diff says).
-void check_equal(const Tensor& got, const Tensor& want) {
-  INFO("got " << got.describe() << ", want " << want.describe());
-  REQUIRE(got.dtype() == want.dtype());
-  CHECK(test::max_abs_diff(got, want) == 0.0);
-}
-
 // Runs f on `inputs` (CPU float32) passed as leaf.to(bf16) where as_bf16[i] (else as float32,
 // a parameter or a float32 operand), and the float32 reference: f on float32 leaves holding the
 // same values. Checks the output's dtype is `want`, its values the reference's rounded to it,
@@ -48,9 +35,9 @@ void check_against_float(const Op& f, const std::vector<Tensor>& inputs, const s
   Tensor out = f(args), ref = f(ref_leaves);
   REQUIRE(ref.dtype() == DType::f32);
   CHECK(out.dtype() == want);
-  check_equal(out, ref.detach().to(want));  // one rounding of the float32 result
+  test::check_equal(out, ref.detach().to(want));  // one rounding of the float32 result
   // An upstream gradient bf16 holds exactly: both runs differentiate the same values.
-  Tensor up = bf16_exact(out.shape(), seed);
+  Tensor up = test::bf16_exact(out.shape(), seed);
   out.backward(up.to(want));
   ref.backward(up);
   for (size_t i = 0; i < inputs.size(); i++) {
@@ -58,7 +45,7 @@ void check_against_float(const Op& f, const std::vector<Tensor>& inputs, const s
     REQUIRE(leaves[i].grad().defined());
     CHECK(leaves[i].grad().dtype() == DType::f32);  // the leaf's own dtype
     Tensor g = ref_leaves[i].grad();
-    check_equal(leaves[i].grad(), as_bf16[i] ? g.to(DType::bf16).to(DType::f32) : g);
+    test::check_equal(leaves[i].grad(), as_bf16[i] ? g.to(DType::bf16).to(DType::f32) : g);
   }
 }
 
@@ -75,7 +62,7 @@ TEST_CASE("bf16 relu and add_relu: the float32 op rounded once, gradients rounde
   uint64_t seed = 10;
   for (const Shape& s : std::vector<Shape>{{7}, {2, 3, 5, 4}, {40000}}) {
     INFO("shape " << shape_str(s));
-    Tensor x = bf16_exact(s, seed++), a = bf16_exact(s, seed++), b = bf16_exact(s, seed++);
+    Tensor x = test::bf16_exact(s, seed++), a = test::bf16_exact(s, seed++), b = test::bf16_exact(s, seed++);
     check_against_float([](V in) { return relu(in[0]); }, {x}, {true}, DType::bf16, seed++);
     // a + b is rounded to bf16 once, after the sum in float.
     check_against_float([](V in) { return add_relu(in[0], in[1]); }, {a, b}, {true, true}, DType::bf16, seed++);
@@ -97,11 +84,11 @@ TEST_CASE("bf16 relu: NaN passes through, zeros stay zeros") {
 }
 
 TEST_CASE("bf16 relu_grad: bf16 in, bf16 out, nothing recorded") {
-  Tensor so = relu(bf16_exact({3, 17}, 20).to(DType::bf16)), g = bf16_exact({3, 17}, 21).to(DType::bf16);
+  Tensor so = relu(test::bf16_exact({3, 17}, 20).to(DType::bf16)), g = test::bf16_exact({3, 17}, 21).to(DType::bf16);
   Tensor gx = relu_grad(g, so);
   CHECK(gx.dtype() == DType::bf16);
   CHECK(!gx.requires_grad());
-  check_equal(gx, relu_grad(g.to(DType::f32), so.to(DType::f32)).to(DType::bf16));  // a selection: exact
+  test::check_equal(gx, relu_grad(g.to(DType::f32), so.to(DType::f32)).to(DType::bf16));  // a selection: exact
   CHECK_THROWS_WITH_AS(relu_grad(g.to(DType::f32), so), doctest::Contains("relu backward: a float32 gradient"), Error);
 }
 
@@ -110,12 +97,12 @@ TEST_CASE("bf16 dropout: the float32 op's mask and values, rounded once") {
   for (const Shape& s : std::vector<Shape>{{9}, {4, 3, 7}, {50000}}) {
     for (double p : {0.1, 0.5, 0.7}) {  // 1 / (1 - p) not a power of 2 for 0.1 and 0.7: rounding matters
       INFO("shape " << shape_str(s) << " p " << p);
-      Tensor x = bf16_exact(s, seed++);
+      Tensor x = test::bf16_exact(s, seed++);
       check_against_float([p](V in) { return seeded_dropout(in[0], p, 5); }, {x}, {true}, DType::bf16, seed++);
     }
   }
   // Eval mode, p = 0: the input itself, still bf16.
-  Tensor x = bf16_exact({3, 4}, 40).to(DType::bf16);
+  Tensor x = test::bf16_exact({3, 4}, 40).to(DType::bf16);
   CHECK(dropout(x, 0.5, false).shares_storage(x));
   CHECK(dropout(x, 0.0).shares_storage(x));
 }
@@ -136,8 +123,8 @@ TEST_CASE("bf16 binary ops: bf16 with bf16 gives bf16, broadcasting included") {
   const std::vector<std::pair<Shape, Shape>> shapes = {{{5, 7}, {5, 7}}, {{2, 3, 4}, {3, 1}}, {{4}, {2, 3, 4}}};
   for (const auto& [sa, sb] : shapes) {
     INFO("shapes " << shape_str(sa) << " and " << shape_str(sb));
-    Tensor a = bf16_exact(sa, seed++), b = bf16_exact(sb, seed++);
-    Tensor pos = bf16_exact(sb, seed++, 0.25, 2.0);  // a divisor away from 0
+    Tensor a = test::bf16_exact(sa, seed++), b = test::bf16_exact(sb, seed++);
+    Tensor pos = test::bf16_exact(sb, seed++, 0.25, 2.0);  // a divisor away from 0
     check_against_float([](V in) { return add(in[0], in[1]); }, {a, b}, {true, true}, DType::bf16, seed++);
     check_against_float([](V in) { return sub(in[0], in[1]); }, {a, b}, {true, true}, DType::bf16, seed++);
     check_against_float([](V in) { return mul(in[0], in[1]); }, {a, b}, {true, true}, DType::bf16, seed++);
@@ -147,7 +134,7 @@ TEST_CASE("bf16 binary ops: bf16 with bf16 gives bf16, broadcasting included") {
 
 TEST_CASE("bf16 binary ops: bf16 with float32 gives float32, as PyTorch's promotion") {
   uint64_t seed = 70;
-  Tensor a = bf16_exact({3, 4}, seed++), b = bf16_exact({4}, seed++), pos = bf16_exact({3, 4}, seed++, 0.25, 2.0);
+  Tensor a = test::bf16_exact({3, 4}, seed++), b = test::bf16_exact({4}, seed++), pos = test::bf16_exact({3, 4}, seed++, 0.25, 2.0);
   // b is a float32 operand: its values need not be bf16's, but the reference compares exactly.
   check_against_float([](V in) { return add(in[0], in[1]); }, {a, b}, {true, false}, DType::f32, seed++);
   check_against_float([](V in) { return mul(in[0], in[1]); }, {b, a}, {false, true}, DType::f32, seed++);
@@ -160,7 +147,7 @@ TEST_CASE("bf16 binary ops: bf16 with float32 gives float32, as PyTorch's promot
 
 TEST_CASE("bf16 scalar and unary ops, bias_add") {
   uint64_t seed = 90;
-  Tensor x = bf16_exact({3, 5, 2}, seed++), pos = bf16_exact({3, 5, 2}, seed++, 0.25, 2.0);
+  Tensor x = test::bf16_exact({3, 5, 2}, seed++), pos = test::bf16_exact({3, 5, 2}, seed++, 0.25, 2.0);
   Tensor bias = test::randn_t({5}, seed++, DType::f32);  // a float32 parameter, any values
   const std::vector<std::pair<const char*, Op>> ops = {
       {"add", [](V in) { return in[0] + 0.3; }},  {"sub", [](V in) { return in[0] - 1.7; }},

@@ -13,6 +13,7 @@
 #include "layers/concat.h"
 #include "layers/pool.h"
 #include "layers/reduce.h"
+#include "pool_configs.h"
 
 using namespace leuko;
 using doctest::Contains;
@@ -47,23 +48,11 @@ void check_against_float(const Op& op, const Shape& shape, uint64_t seed) {
   CHECK(max_abs_diff(x.grad(), rounded(xr.grad())) == 0);
 }
 
-struct PoolConfig {
-  Shape x;
-  int64_t k, s, p;
-  bool ceil;
-};
-
-// The networks' poolings (AlexNet, ResNet, GoogLeNet, VGG) and odd shapes.
-const std::vector<PoolConfig> kPools = {
-    {{2, 3, 13, 13}, 3, 2, 0, false}, {{2, 4, 11, 9}, 3, 2, 1, false}, {{1, 5, 9, 10}, 3, 2, 0, true},
-    {{2, 3, 7, 8}, 3, 1, 1, true},    {{3, 2, 8, 7}, 2, 2, 0, false},  {{1, 3, 14, 19}, 4, 3, 2, true},
-};
-
 }  // namespace
 
 TEST_CASE("max_pool2d on bf16: the float32 op on the same values, exact") {
   uint64_t seed = 100;
-  for (const PoolConfig& c : kPools) {
+  for (const test::PoolConfig& c : test::kSmallPools) {
     INFO("input " << shape_str(c.x) << ", kernel " << c.k << ", stride " << c.s << ", padding " << c.p);
     check_against_float([&](const Tensor& x) { return max_pool2d(x, c.k, c.s, c.p, c.ceil); }, c.x, seed);
     seed += 10;
@@ -79,7 +68,7 @@ TEST_CASE("max_pool2d on bf16: the float32 op on the same values, exact") {
 
 TEST_CASE("avg_pool2d on bf16: the float32 op on the same values, rounded once") {
   uint64_t seed = 200;
-  for (const PoolConfig& c : kPools) {
+  for (const test::PoolConfig& c : test::kSmallPools) {
     for (bool include_pad : {true, false}) {
       INFO("input " << shape_str(c.x) << ", kernel " << c.k << ", padding " << c.p << ", count_include_pad "
                     << include_pad);
@@ -98,14 +87,8 @@ TEST_CASE("avg_pool2d on bf16: the float32 op on the same values, rounded once")
 }
 
 TEST_CASE("adaptive_avg_pool2d on bf16: the float32 op on the same values, rounded once") {
-  struct A {
-    Shape x;
-    int64_t oh, ow;
-  };
-  const std::vector<A> cases = {
-      {{2, 3, 7, 7}, 1, 1}, {{2, 3, 13, 13}, 6, 6}, {{1, 4, 5, 5}, 6, 6}, {{2, 3, 9, 11}, 4, 5}};
   uint64_t seed = 300;
-  for (const A& a : cases) {
+  for (const test::AdaptiveConfig& a : test::kSmallAdaptive) {
     INFO("input " << shape_str(a.x) << " to " << a.oh << "x" << a.ow);
     check_against_float([&](const Tensor& x) { return adaptive_avg_pool2d(x, a.oh, a.ow); }, a.x, seed);
     seed += 10;

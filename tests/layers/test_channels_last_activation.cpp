@@ -21,19 +21,6 @@ namespace {
 constexpr MemoryFormat kNCHW = MemoryFormat::nchw;
 constexpr MemoryFormat kCL = MemoryFormat::channels_last;
 
-// float32 values bf16 holds exactly (so the bf16 and the float32 runs see the same numbers):
-// shift + scale * N(0, 1), rounded to bf16.
-Tensor bf16_exact(const Shape& s, uint64_t seed, double scale = 1.0, double shift = 0.0) {
-  return affine(test::randn_t(s, seed, DType::f32), scale, shift).to(DType::bf16).to(DType::f32);
-}
-
-// Same dtype and shape, every value equal, read in NCHW order (to_vector converts).
-void check_equal(const Tensor& got, const Tensor& want) {
-  INFO("got " << got.describe() << ", want " << want.describe());
-  REQUIRE(got.dtype() == want.dtype());
-  CHECK(test::max_abs_diff(got, want) == 0.0);
-}
-
 // Runs f twice on the same values (CPU float32 `inputs`, NCHW): once with each input passed as
 // leaf[.to(bf16)].to(channels_last) where as_cl[i], once (the reference) with NCHW leaves of the
 // same dtype. Checks the output's memory order is `want`, its values the reference's, and every
@@ -55,9 +42,9 @@ void check_against_nchw(const Op& f, const std::vector<Tensor>& inputs, const st
   REQUIRE(ref.memory_format() == kNCHW);
   CHECK(out.memory_format() == want);
   CHECK(out.dtype() == ref.dtype());
-  check_equal(out.to(kNCHW), ref);
+  test::check_equal(out.to(kNCHW), ref);
   // An upstream gradient bf16 holds exactly, given in the output's own order.
-  Tensor up = bf16_exact(ref.shape(), seed).to(ref.dtype());
+  Tensor up = test::bf16_exact(ref.shape(), seed).to(ref.dtype());
   out.backward(out.dim() == 4 ? up.to(out.memory_format()) : up);
   ref.backward(up);
   for (size_t i = 0; i < inputs.size(); i++) {
@@ -65,7 +52,7 @@ void check_against_nchw(const Op& f, const std::vector<Tensor>& inputs, const st
     REQUIRE(leaves[i].grad().defined());
     CHECK(leaves[i].grad().dtype() == DType::f32);       // the leaf's own dtype
     CHECK(leaves[i].grad().memory_format() == kNCHW);  // and order
-    check_equal(leaves[i].grad(), ref_leaves[i].grad());
+    test::check_equal(leaves[i].grad(), ref_leaves[i].grad());
   }
 }
 
@@ -85,7 +72,7 @@ TEST_CASE("channels_last relu and add_relu: the NCHW op's values, in channels_la
   uint64_t seed = 10;
   for (DType dt : kDtypes) {
     INFO(dtype_name(dt));
-    Tensor x = bf16_exact(kShape, seed++), a = bf16_exact(kShape, seed++), b = bf16_exact(kShape, seed++);
+    Tensor x = test::bf16_exact(kShape, seed++), a = test::bf16_exact(kShape, seed++), b = test::bf16_exact(kShape, seed++);
     check_against_nchw([](V in) { return relu(in[0]); }, {x}, {true}, dt, kCL, seed++);
     check_against_nchw([](V in) { return add_relu(in[0], in[1]); }, {a, b}, {true, true}, dt, kCL, seed++);
     // relu(add(a, b)): the residual sum unfused, both ops keeping the order.
@@ -97,7 +84,7 @@ TEST_CASE("channels_last add_relu with mixed orders: the output in the first ope
   uint64_t seed = 30;
   for (DType dt : kDtypes) {
     INFO(dtype_name(dt));
-    Tensor a = bf16_exact(kShape, seed++), b = bf16_exact(kShape, seed++);
+    Tensor a = test::bf16_exact(kShape, seed++), b = test::bf16_exact(kShape, seed++);
     // A channels_last body with an NCHW shortcut, and the reverse; each gradient comes back to
     // its own input's order (the leaves are NCHW float32 either way).
     check_against_nchw([](V in) { return add_relu(in[0], in[1]); }, {a, b}, {true, false}, dt, kCL, seed++);
@@ -106,7 +93,7 @@ TEST_CASE("channels_last add_relu with mixed orders: the output in the first ope
 }
 
 TEST_CASE("channels_last relu and add_relu on float32 run in place order: no copies") {
-  Tensor x = bf16_exact(kShape, 40).to(kCL), y = bf16_exact(kShape, 41).to(kCL);
+  Tensor x = test::bf16_exact(kShape, 40).to(kCL), y = test::bf16_exact(kShape, 41).to(kCL);
   Tensor r = relu(x), s = add_relu(x, y);
   REQUIRE(r.is_channels_last());
   REQUIRE(s.is_channels_last());
@@ -122,7 +109,7 @@ TEST_CASE("channels_last relu and add_relu on float32 run in place order: no cop
 TEST_CASE("channels_last relu_grad: g converted to the output's order") {
   for (DType dt : kDtypes) {
     INFO(dtype_name(dt));
-    Tensor so = relu(bf16_exact(kShape, 50).to(dt)), g = bf16_exact(kShape, 51).to(dt);
+    Tensor so = relu(test::bf16_exact(kShape, 50).to(dt)), g = test::bf16_exact(kShape, 51).to(dt);
     Tensor want = relu_grad(g, so);  // NCHW both
     for (MemoryFormat fo : {kNCHW, kCL}) {
       for (MemoryFormat fg : {kNCHW, kCL}) {
@@ -130,7 +117,7 @@ TEST_CASE("channels_last relu_grad: g converted to the output's order") {
         CHECK(gx.memory_format() == fo);
         CHECK(gx.dtype() == dt);
         CHECK(!gx.requires_grad());
-        check_equal(gx.to(kNCHW), want);
+        test::check_equal(gx.to(kNCHW), want);
       }
     }
   }
@@ -145,12 +132,12 @@ TEST_CASE("channels_last dropout: the NCHW tensor's mask for the same seed, an N
   for (DType dt : kDtypes) {
     for (double p : {0.1, 0.5}) {
       INFO(dtype_name(dt) << " p " << p);
-      Tensor x = bf16_exact(kShape, seed++);
+      Tensor x = test::bf16_exact(kShape, seed++);
       check_against_nchw([p](V in) { return seeded_dropout(in[0], p, 5); }, {x}, {true}, dt, kNCHW, seed++);
     }
   }
   // Eval mode and p = 0: the input itself, in its own order.
-  Tensor x = bf16_exact(kShape, 70).to(kCL);
+  Tensor x = test::bf16_exact(kShape, 70).to(kCL);
   CHECK(dropout(x, 0.5, false).shares_storage(x));
   CHECK(dropout(x, 0.0).is_channels_last());
 }
@@ -168,7 +155,7 @@ TEST_CASE("channels_last binary ops of one shape: one order kept, mixed orders g
   for (DType dt : kDtypes) {
     for (const auto& [name, f] : ops) {
       INFO(dtype_name(dt) << " " << name);
-      Tensor a = bf16_exact(kShape, seed++), b = bf16_exact(kShape, seed++, 0.25, 2.0);  // b: a divisor away from 0
+      Tensor a = test::bf16_exact(kShape, seed++), b = test::bf16_exact(kShape, seed++, 0.25, 2.0);  // b: a divisor away from 0
       check_against_nchw(f, {a, b}, {true, true}, dt, kCL, seed++);
       check_against_nchw(f, {a, b}, {true, false}, dt, kCL, seed++);
       check_against_nchw(f, {a, b}, {false, true}, dt, kCL, seed++);
@@ -194,7 +181,7 @@ TEST_CASE("channels_last binary ops with broadcasting: the NCHW result") {
   for (DType dt : kDtypes) {
     for (const Case& c : cases) {
       INFO(dtype_name(dt) << " other " << shape_str(c.other));
-      Tensor a = bf16_exact(kShape, seed++), b = bf16_exact(c.other, seed++, 0.25, 2.0);
+      Tensor a = test::bf16_exact(kShape, seed++), b = test::bf16_exact(c.other, seed++, 0.25, 2.0);
       check_against_nchw([](V in) { return add(in[0], in[1]); }, {a, b}, {true, c.other_cl}, dt, c.want, seed++);
       check_against_nchw([](V in) { return mul(in[1], in[0]); }, {a, b}, {true, c.other_cl}, dt, c.want, seed++);
       check_against_nchw([](V in) { return div(in[0], in[1]); }, {a, b}, {true, c.other_cl}, dt, c.want, seed++);
@@ -214,7 +201,7 @@ TEST_CASE("channels_last scalar and unary ops keep the order") {
   for (DType dt : kDtypes) {
     for (const auto& [name, f] : ops) {
       INFO(dtype_name(dt) << " " << name);
-      Tensor x = bf16_exact(kShape, seed++, 0.25, 2.0);  // positive, for log and rdiv
+      Tensor x = test::bf16_exact(kShape, seed++, 0.25, 2.0);  // positive, for log and rdiv
       check_against_nchw(f, {x}, {true}, dt, kCL, seed++);
     }
   }
@@ -224,7 +211,7 @@ TEST_CASE("channels_last bias_add: the bias along C, the output channels_last") 
   uint64_t seed = 200;
   for (DType dt : kDtypes) {
     INFO(dtype_name(dt));
-    Tensor x = bf16_exact(kShape, seed++), bias = bf16_exact({kShape[1]}, seed++);
+    Tensor x = test::bf16_exact(kShape, seed++), bias = test::bf16_exact({kShape[1]}, seed++);
     // The bias passed as x's dtype: float32 with float32, bf16 with bf16.
     check_against_nchw([](V in) { return bias_add(in[0], in[1]); }, {x, bias}, {true, false}, dt, kCL, seed++);
     // A float32 bias (a parameter) on a bf16 channels_last x.
@@ -232,6 +219,6 @@ TEST_CASE("channels_last bias_add: the bias along C, the output channels_last") 
     Tensor out = bias_add(xc, bias);
     CHECK(out.is_channels_last());
     CHECK(out.dtype() == dt);
-    check_equal(out.to(kNCHW), bias_add(x.to(dt), bias));
+    test::check_equal(out.to(kNCHW), bias_add(x.to(dt), bias));
   }
 }

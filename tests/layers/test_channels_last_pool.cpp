@@ -13,6 +13,7 @@
 #include "layers/concat.h"
 #include "layers/pool.h"
 #include "layers/reduce.h"
+#include "pool_configs.h"
 
 using namespace leuko;
 using leuko::test::max_abs_diff;
@@ -51,24 +52,12 @@ void check_same_as_nchw(const Op& op, const Shape& shape, DType dt, uint64_t see
 
 const std::vector<DType> kDtypes = {DType::f32, DType::bf16, DType::f64};
 
-struct PoolConfig {
-  Shape x;
-  int64_t k, s, p;
-  bool ceil;
-};
-
-// The networks' poolings (AlexNet, ResNet, GoogLeNet, VGG) and odd shapes.
-const std::vector<PoolConfig> kPools = {
-    {{2, 3, 13, 13}, 3, 2, 0, false}, {{2, 4, 11, 9}, 3, 2, 1, false}, {{1, 5, 9, 10}, 3, 2, 0, true},
-    {{2, 3, 7, 8}, 3, 1, 1, true},    {{3, 2, 8, 7}, 2, 2, 0, false},  {{1, 3, 14, 19}, 4, 3, 2, true},
-};
-
 }  // namespace
 
 TEST_CASE("max_pool2d on channels_last: the NCHW op's values, argmax and gradient, channels_last") {
   uint64_t seed = 100;
   for (DType dt : kDtypes) {
-    for (const PoolConfig& c : kPools) {
+    for (const test::PoolConfig& c : test::kSmallPools) {
       INFO("kernel " << c.k << ", stride " << c.s << ", padding " << c.p << ", ceil_mode " << c.ceil);
       check_same_as_nchw([&](const Tensor& x) { return max_pool2d(x, c.k, c.s, c.p, c.ceil); }, c.x, dt, seed);
       seed += 10;
@@ -96,7 +85,7 @@ TEST_CASE("max_pool2d_with_indices on channels_last: the same argmax, stored in 
 TEST_CASE("avg_pool2d on channels_last: the NCHW op's values and gradient, channels_last") {
   uint64_t seed = 200;
   for (DType dt : kDtypes) {
-    for (const PoolConfig& c : kPools) {
+    for (const test::PoolConfig& c : test::kSmallPools) {
       for (bool include_pad : {true, false}) {
         INFO("kernel " << c.k << ", padding " << c.p << ", count_include_pad " << include_pad);
         check_same_as_nchw([&](const Tensor& x) { return avg_pool2d(x, c.k, c.s, c.p, c.ceil, include_pad); }, c.x, dt,
@@ -108,15 +97,9 @@ TEST_CASE("avg_pool2d on channels_last: the NCHW op's values and gradient, chann
 }
 
 TEST_CASE("adaptive_avg_pool2d on channels_last: the NCHW op's values and gradient, channels_last") {
-  struct A {
-    Shape x;
-    int64_t oh, ow;
-  };
-  const std::vector<A> cases = {
-      {{2, 3, 7, 7}, 1, 1}, {{2, 3, 13, 13}, 6, 6}, {{1, 4, 5, 5}, 6, 6}, {{2, 3, 9, 11}, 4, 5}};
   uint64_t seed = 300;
   for (DType dt : kDtypes) {
-    for (const A& a : cases) {
+    for (const test::AdaptiveConfig& a : test::kSmallAdaptive) {
       INFO("to " << a.oh << "x" << a.ow);
       // 1x1 outputs too: a channels_last (N, C, 1, 1) tensor, which flatten() views for free.
       check_same_as_nchw([&](const Tensor& x) { return adaptive_avg_pool2d(x, a.oh, a.ow); }, a.x, dt, seed);
