@@ -24,6 +24,9 @@ void to_nhwc(float* out, const float* in, int64_t N, int64_t C, int64_t HW);
 void to_nhwc(bf16* out, const bf16* in, int64_t N, int64_t C, int64_t HW);
 void to_nchw(float* out, const float* in, int64_t N, int64_t C, int64_t HW);
 void to_nchw(bf16* out, const bf16* in, int64_t N, int64_t C, int64_t HW);
+// int64: a channels_last max pooling's argmax indices (layers/pool.cpp), read back in NCHW order.
+void to_nhwc(int64_t* out, const int64_t* in, int64_t N, int64_t C, int64_t HW);
+void to_nchw(int64_t* out, const int64_t* in, int64_t N, int64_t C, int64_t HW);
 // The transposes of a convolution's weight with the dtype change in the same pass (one launch
 // instead of two, for each convolution of each step): the float32 master (K, Cg, R, S) to the
 // bf16 (K, R, S, Cg) that cuDNN's NHWC kernels read, and the bf16 (K, R, S, Cg) weight gradient

@@ -221,6 +221,9 @@ Tensor Tensor::to(MemoryFormat format) const {
     } else if (dtype() == DType::bf16) {
       if (nhwc) kg::to_nhwc(out.data<bf16>(), data<bf16>(), N, C, HW);
       else kg::to_nchw(out.data<bf16>(), data<bf16>(), N, C, HW);
+    } else if (dtype() == DType::i64) {  // a channels_last max pooling's argmax indices, read back
+      if (nhwc) kg::to_nhwc(out.data<int64_t>(), data<int64_t>(), N, C, HW);
+      else kg::to_nchw(out.data<int64_t>(), data<int64_t>(), N, C, HW);
     } else {
       LEUKO_FAIL("to(", memory_format_name(format), "): no CUDA transpose for ", dtype_name(dtype()));
     }

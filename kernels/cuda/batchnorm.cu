@@ -42,8 +42,12 @@ struct Welford {
 
 // The statistics of the union of two sets (Chan et al.).
 __device__ __forceinline__ Welford merge(const Welford& a, const Welford& b) {
+  // An empty side (padding lanes, a thread or chunk with no values) returns the other as it
+  // is: the formula below would give the same bits, but for |mean| above ~1e17, where
+  // delta * delta * n overflows to inf and inf * 0 would turn the statistics into NaN.
+  if (b.n == 0.f) return a;
+  if (a.n == 0.f) return b;
   const float n = a.n + b.n;
-  if (n == 0.f) return a;  // both empty
   const float delta = b.mean - a.mean, fb = b.n / n;
   return {n, a.mean + delta * fb, a.m2 + b.m2 + delta * delta * a.n * fb};
 }

@@ -28,7 +28,8 @@
 // filter then in (K, R, S, Cg) order too; also part of the key.
 //
 // The workspace is the caller's (kernels/conv2d.h, Workspace): layers/conv2d.cpp keeps one
-// growing buffer for every convolution of the process.
+// growing buffer for every convolution of the process, as large as the largest workspace of a
+// chosen algorithm. The search times the algorithms in a scratch of its own, freed after it.
 #include <algorithm>
 #include <array>
 #include <climits>
@@ -41,6 +42,7 @@
 #include <vector>
 
 #include "kernels/conv2d.h"
+#include "tensor/allocator.h"
 #include "tensor/cuda/check_cuda.h"
 #include "tensor/cuda/context.h"
 #include "tensor/device.h"
@@ -273,15 +275,30 @@ Cache& cache() {
   return *c;
 }
 
-// The caller's workspace of `*bytes` bytes; on OutOfMemory none (and *bytes = 0).
-void* try_workspace(Workspace ws, size_t* bytes) {
-  try {
-    return ws(*bytes);
-  } catch (const OutOfMemory&) {
-    *bytes = 0;
-    return nullptr;
+// The scratch an algorithm search times the algorithms in: a block of its own from the caching
+// allocator, handed back when the search ends; none (bytes = 0) when the memory is not there.
+// Not the caller's workspace: that one is kept for every later step, so it must grow only to
+// what the chosen algorithms use. (Version 0 searched in it: the largest workspace any
+// algorithm asked for, up to the 1 GiB cap, stayed live for the whole run. AlexNet's peak was
+// 1.6 GiB on the GPU against 0.9 GiB of tensors on the CPU.) PyTorch's benchmark mode, too,
+// frees its search workspace.
+struct SearchScratch {
+  void* ptr = nullptr;
+  size_t bytes = 0;
+  explicit SearchScratch(size_t want) {
+    if (want == 0) return;
+    try {
+      ptr = device_alloc(Device::CUDA, want);
+      bytes = want;
+    } catch (const OutOfMemory&) {
+    }
   }
-}
+  ~SearchScratch() {
+    if (ptr != nullptr) device_free(Device::CUDA, ptr, bytes);
+  }
+  SearchScratch(const SearchScratch&) = delete;
+  SearchScratch& operator=(const SearchScratch&) = delete;
+};
 
 // The workspace `algo` needs with math type `math` (set on the descriptor), as a Choice.
 template <class Dir>
@@ -293,7 +310,7 @@ Choice settle(cudnnHandle_t h, const Descriptors& d, typename Dir::Algo algo, cu
 }
 
 template <class Dir>
-Choice choose(cudnnHandle_t h, const Descriptors& d, const Buffers& b, Workspace ws) {
+Choice choose(cudnnHandle_t h, const Descriptors& d, const Buffers& b) {
   const cudnnMathType_t math = math_type(d.type);
   LEUKO_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv, math));
   int want = 0, got = 0;
@@ -311,9 +328,9 @@ Choice choose(cudnnHandle_t h, const Descriptors& d, const Buffers& b, Workspace
         bytes = std::max(bytes, need);
       }
     }
-    void* space = try_workspace(ws, &bytes);
-    LEUKO_CUDNN_CHECK(Dir::find(h, d, b, want, &got, perf.data(), space, bytes));
-    cap = bytes;
+    const SearchScratch scratch(bytes);
+    LEUKO_CUDNN_CHECK(Dir::find(h, d, b, want, &got, perf.data(), scratch.ptr, scratch.bytes));
+    cap = scratch.bytes;
   } else {
     LEUKO_CUDNN_CHECK(Dir::heuristic(h, d, want, &got, perf.data()));
   }
@@ -338,7 +355,7 @@ void convolve(const Conv2dShape& s, cudnnDataType_t type, const Buffers& b, Work
   if (!plan) plan = std::make_unique<Plan>(s, type);
   std::optional<Choice>& slot = plan->choice[Dir::kIndex];
   if (!slot) {
-    slot = choose<Dir>(h, plan->desc, b, ws);
+    slot = choose<Dir>(h, plan->desc, b);
     c.searches++;
   }
   Choice choice = *slot;

@@ -74,6 +74,8 @@ void to_nchw(float* out, const float* in, int64_t N, int64_t C, int64_t HW) { tr
 void to_nchw(bf16* out, const bf16* in, int64_t N, int64_t C, int64_t HW) {
   transpose(bits(out), bits(in), N, HW, C);
 }
+void to_nhwc(int64_t* out, const int64_t* in, int64_t N, int64_t C, int64_t HW) { transpose(out, in, N, C, HW); }
+void to_nchw(int64_t* out, const int64_t* in, int64_t N, int64_t C, int64_t HW) { transpose(out, in, N, HW, C); }
 void to_nhwc(bf16* out, const float* in, int64_t N, int64_t C, int64_t HW) { transpose(dev(out), in, N, C, HW); }
 void to_nchw(float* out, const bf16* in, int64_t N, int64_t C, int64_t HW) { transpose(out, dev(in), N, HW, C); }
 

@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gpu/gpu_helpers.h"
@@ -138,12 +139,20 @@ TEST_CASE("batch_norm: the GPU gives the same bits on every run") {
 
 TEST_CASE("batch_norm_relu: on the GPU, relu(batch_norm) bit for bit, values and gradients, training and eval") {
   // batch_norm itself is held to the CPU above; the fused op must give the unfused op's bits on
-  // the GPU (the same arithmetic, the ReLU applied in the kernels instead of after them).
-  for (bool training : {true, false}) {
+  // the GPU (the same arithmetic, the ReLU applied in the kernels instead of after them), in
+  // either memory order (channels_last: the `_nhwc` kernels).
+  const std::vector<std::pair<MemoryFormat, bool>> runs = {{MemoryFormat::nchw, true},
+                                                           {MemoryFormat::nchw, false},
+                                                           {MemoryFormat::channels_last, true},
+                                                           {MemoryFormat::channels_last, false}};
+  for (const auto& r : runs) {
+    const MemoryFormat f = r.first;
+    const bool training = r.second;  // a plain variable: lambdas capture no structured bindings in C++17
     for (const Config& c : {kConfigs[1], kConfigs[5], kConfigs[7]}) {
-      INFO("config: " << c.name << (training ? ", training" : ", eval"));
+      INFO("config: " << c.name << (training ? ", training" : ", eval") << ", " << memory_format_name(f));
       const int64_t C = c.x[1];
-      const Tensor x0 = test::per_channel_randn(c.x, 5101).cuda(), dy = test::randn_t(c.x, 5102, DType::f32, Device::CUDA);
+      const Tensor x0 = test::per_channel_randn(c.x, 5101).cuda().to(f);
+      const Tensor dy = test::randn_t(c.x, 5102, DType::f32, Device::CUDA).to(f);
       const Tensor w0 = test::uniform_t({C}, 0.5, 2.0, 5103, DType::f32, Device::CUDA);
       const Tensor b0 = test::randn_t({C}, 5104, DType::f32, Device::CUDA);
       auto run = [&](bool fused) {

@@ -34,7 +34,9 @@ const std::vector<Config> kConfigs = {
     {"stride 2, padding 1", {3, 5, 17, 15}, {7, 5, 3, 3}, {2, 1}},
     {"groups 2, (2, 3) kernel, stride (1, 2)", {2, 6, 11, 12}, {4, 3, 2, 3}, {{1, 2}, {1, 0}, 1, 2}},
     {"1x1", {4, 16, 7, 9}, {8, 16, 1, 1}, {}},
-    {"11x11 stride 4 padding 2", {2, 3, 67, 67}, {16, 3, 11, 11}, {4, 2}},
+    {"11x11 stride 4 padding 2 (AlexNet's first), 3 channels", {2, 3, 67, 67}, {16, 3, 11, 11}, {4, 2}},
+    {"7x7 stride 2 padding 3 (ResNet's stem), 3 channels", {2, 3, 32, 32}, {8, 3, 7, 7}, {2, 3}},
+    {"1x1 stride 2 (a ResNet projection)", {2, 32, 14, 14}, {64, 32, 1, 1}, {2, 0}},
     {"wide: 64 -> 128 channels, 28x28, batch 8", {8, 64, 28, 28}, {128, 64, 3, 3}, {1, 1}},
 };
 
@@ -44,31 +46,40 @@ constexpr double kTol = 1e-2;
 
 }  // namespace
 
-TEST_CASE("bf16 conv2d and conv2d_relu on the GPU match the CPU reference") {
+TEST_CASE("bf16 conv2d and conv2d_relu on the GPU match the CPU reference, NCHW and channels_last") {
   uint64_t seed = 300;
-  for (const Config& c : kConfigs) {
-    INFO("config: " << c.name);
-    const Conv2dOptions o = c.opt;
-    std::vector<Tensor> in = {test::leaf(test::randn_t(c.x, seed, DType::f32)),
-                              test::leaf(test::randn_t(c.w, seed + 1, DType::f32)),
-                              test::leaf(test::randn_t({c.w[0]}, seed + 2, DType::f32))};
-    test::check_bf16_gpu_matches_cpu([o](V a) { return conv2d(a[0], a[1], a[2], o); }, in, {true, false, false}, kTol);
-    test::check_bf16_gpu_matches_cpu([o](V a) { return conv2d_relu(a[0], a[1], a[2], o); }, in, {true, false, false},
-                                     kTol);
-    test::check_bf16_gpu_matches_cpu([o](V a) { return conv2d(a[0], a[1], Tensor(), o); }, {in[0], in[1]},
-                                     {true, false}, kTol);
-    seed += 10;
+  // channels_last: cuDNN's NHWC kernels with the filter as (K, R, S, Cg), what the networks run
+  // under --precision bf16; the 3-channel first convolutions are the unusual NHWC case.
+  for (bool cl : {false, true}) {
+    for (const Config& c : kConfigs) {
+      INFO("config: " << c.name << (cl ? ", channels_last" : ", NCHW"));
+      const Conv2dOptions o = c.opt;
+      std::vector<Tensor> in = {test::leaf(test::randn_t(c.x, seed, DType::f32)),
+                                test::leaf(test::randn_t(c.w, seed + 1, DType::f32)),
+                                test::leaf(test::randn_t({c.w[0]}, seed + 2, DType::f32))};
+      test::check_bf16_gpu_matches_cpu([o](V a) { return conv2d(a[0], a[1], a[2], o); }, in, {true, false, false}, kTol,
+                                       seed + 3, cl);
+      test::check_bf16_gpu_matches_cpu([o](V a) { return conv2d_relu(a[0], a[1], a[2], o); }, in, {true, false, false},
+                                       kTol, seed + 4, cl);
+      test::check_bf16_gpu_matches_cpu([o](V a) { return conv2d(a[0], a[1], Tensor(), o); }, {in[0], in[1]},
+                                       {true, false}, kTol, seed + 5, cl);
+      seed += 10;
+    }
   }
 }
 
 TEST_CASE("bf16 linear and linear_relu on the GPU match the CPU reference") {
-  std::vector<Tensor> in = {test::leaf(test::randn_t({6, 37}, 1, DType::f32)),
-                            test::leaf(test::randn_t({11, 37}, 2, DType::f32)),
-                            test::leaf(test::randn_t({11}, 3, DType::f32))};
-  test::check_bf16_gpu_matches_cpu([](V a) { return linear(a[0], a[1], a[2]); }, in, {true, false, false}, kTol);
-  test::check_bf16_gpu_matches_cpu([](V a) { return linear_relu(a[0], a[1], a[2]); }, in, {true, false, false}, kTol);
-  test::check_bf16_gpu_matches_cpu([](V a) { return linear(a[0], a[1], Tensor()); }, {in[0], in[1]}, {true, false},
-                                   kTol);
+  // Odd leading dimensions, and a classifier's size (tensor-core tiles, several of them).
+  for (const Shape& xw : std::vector<Shape>{{6, 37, 11}, {64, 512, 1000}}) {
+    INFO("x (" << xw[0] << ", " << xw[1] << "), " << xw[2] << " outputs");
+    std::vector<Tensor> in = {test::leaf(test::randn_t({xw[0], xw[1]}, 1, DType::f32)),
+                              test::leaf(test::randn_t({xw[2], xw[1]}, 2, DType::f32)),
+                              test::leaf(test::randn_t({xw[2]}, 3, DType::f32))};
+    test::check_bf16_gpu_matches_cpu([](V a) { return linear(a[0], a[1], a[2]); }, in, {true, false, false}, kTol);
+    test::check_bf16_gpu_matches_cpu([](V a) { return linear_relu(a[0], a[1], a[2]); }, in, {true, false, false}, kTol);
+    test::check_bf16_gpu_matches_cpu([](V a) { return linear(a[0], a[1], Tensor()); }, {in[0], in[1]}, {true, false},
+                                     kTol);
+  }
 }
 
 TEST_CASE("bf16 autocast on the GPU: a float32 input to conv2d gives a bf16 output, float32 gradients") {

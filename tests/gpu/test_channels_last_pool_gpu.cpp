@@ -18,8 +18,8 @@
 #include "gpu/gpu_helpers.h"
 #include "layers/concat.h"
 #include "layers/pool.h"
-#include "pool_configs.h"
 #include "layers/reduce.h"
+#include "pool_configs.h"
 
 using namespace leuko;
 using V = const std::vector<Tensor>&;

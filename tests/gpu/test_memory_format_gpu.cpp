@@ -21,8 +21,9 @@ TEST_CASE("GPU to(channels_last) and back equal the CPU's, bit for bit") {
   uint64_t seed = 10;
   for (const Shape& s : shapes) {
     INFO("shape " << shape_str(s));
-    for (DType d : {DType::f32, DType::bf16}) {
-      Tensor x = test::randn_t(s, seed++, DType::f32).to(d);
+    // int64: a channels_last max pooling's argmax indices, read back in NCHW order.
+    for (DType d : {DType::f32, DType::bf16, DType::i64}) {
+      Tensor x = test::uniform_t(s, -1e6, 1e6, seed++, DType::f32).to(d);
       Tensor cpu = x.to(MemoryFormat::channels_last), gpu = x.cuda().to(MemoryFormat::channels_last);
       CHECK(gpu.is_channels_last());
       // The stored bytes, compared as they lie (to_double_vector would read both in NCHW order).
@@ -63,6 +64,8 @@ TEST_CASE("conv2d on channels_last float32 tensors (cuDNN NHWC) matches the NCHW
       {{2, 6, 11, 12}, {4, 3, 2, 3}, {{1, 2}, {1, 0}, 1, 2}, true, true},
       {{4, 16, 7, 9}, {8, 16, 1, 1}, {}, false, false},
       {{8, 64, 28, 28}, {128, 64, 3, 3}, {1, 1}, true, false},
+      {{2, 4, 15, 13}, {5, 4, 3, 3}, {1, 2, 2}, true, false},    // dilation 2
+      {{3, 8, 13, 13}, {8, 1, 3, 3}, {1, 1, 1, 8}, true, true},  // depthwise (groups = C)
   };
   uint64_t seed = 50;
   for (const Config& c : configs) {
@@ -96,16 +99,16 @@ TEST_CASE("bf16 channels_last conv2d on the GPU matches the CPU reference") {
                             test::leaf(test::randn_t({32, 16, 3, 3}, 2, DType::f32)),
                             test::leaf(test::randn_t({32}, 3, DType::f32))};
   const Conv2dOptions o{{1, 1}, {1, 1}};
-  test::check_bf16_gpu_matches_cpu([o](V a) { return conv2d(a[0], a[1], a[2], o); }, in, {true, false, false}, 1e-2,
-                                   7, true);
+  test::check_bf16_gpu_matches_cpu([o](V a) { return conv2d(a[0], a[1], a[2], o); }, in, {true, false, false}, 1e-2, 7,
+                                   true);
   test::check_bf16_gpu_matches_cpu([o](V a) { return conv2d_relu(a[0], a[1], a[2], o); }, in, {true, false, false},
                                    1e-2, 8, true);
 }
 
 TEST_CASE("under bf16 activations a convolution's output is bf16 channels_last (LEUKO_CHANNELS_LAST unset)") {
   PrecisionScope bf16(Precision::bf16);
-  Tensor y = conv2d(test::randn_t({2, 3, 8, 8}, 4, DType::f32).cuda(), test::randn_t({4, 3, 3, 3}, 5, DType::f32).cuda(),
-                    Tensor());
+  Tensor y = conv2d(test::randn_t({2, 3, 8, 8}, 4, DType::f32).cuda(),
+                    test::randn_t({4, 3, 3, 3}, 5, DType::f32).cuda(), Tensor());
   CHECK(y.dtype() == DType::bf16);
   CHECK(y.is_channels_last() == channels_last_activations());
 }

@@ -134,7 +134,8 @@ TEST_CASE("bf16 binary ops: bf16 with bf16 gives bf16, broadcasting included") {
 
 TEST_CASE("bf16 binary ops: bf16 with float32 gives float32, as PyTorch's promotion") {
   uint64_t seed = 70;
-  Tensor a = test::bf16_exact({3, 4}, seed++), b = test::bf16_exact({4}, seed++), pos = test::bf16_exact({3, 4}, seed++, 0.25, 2.0);
+  Tensor a = test::bf16_exact({3, 4}, seed++), b = test::bf16_exact({4}, seed++),
+         pos = test::bf16_exact({3, 4}, seed++, 0.25, 2.0);
   // b is a float32 operand: its values need not be bf16's, but the reference compares exactly.
   check_against_float([](V in) { return add(in[0], in[1]); }, {a, b}, {true, false}, DType::f32, seed++);
   check_against_float([](V in) { return mul(in[0], in[1]); }, {b, a}, {false, true}, DType::f32, seed++);

@@ -50,7 +50,7 @@ void check_against_nchw(const Op& f, const std::vector<Tensor>& inputs, const st
   for (size_t i = 0; i < inputs.size(); i++) {
     INFO("gradient of input " << i);
     REQUIRE(leaves[i].grad().defined());
-    CHECK(leaves[i].grad().dtype() == DType::f32);       // the leaf's own dtype
+    CHECK(leaves[i].grad().dtype() == DType::f32);     // the leaf's own dtype
     CHECK(leaves[i].grad().memory_format() == kNCHW);  // and order
     test::check_equal(leaves[i].grad(), ref_leaves[i].grad());
   }
@@ -72,7 +72,8 @@ TEST_CASE("channels_last relu and add_relu: the NCHW op's values, in channels_la
   uint64_t seed = 10;
   for (DType dt : kDtypes) {
     INFO(dtype_name(dt));
-    Tensor x = test::bf16_exact(kShape, seed++), a = test::bf16_exact(kShape, seed++), b = test::bf16_exact(kShape, seed++);
+    Tensor x = test::bf16_exact(kShape, seed++), a = test::bf16_exact(kShape, seed++),
+           b = test::bf16_exact(kShape, seed++);
     check_against_nchw([](V in) { return relu(in[0]); }, {x}, {true}, dt, kCL, seed++);
     check_against_nchw([](V in) { return add_relu(in[0], in[1]); }, {a, b}, {true, true}, dt, kCL, seed++);
     // relu(add(a, b)): the residual sum unfused, both ops keeping the order.
@@ -155,7 +156,8 @@ TEST_CASE("channels_last binary ops of one shape: one order kept, mixed orders g
   for (DType dt : kDtypes) {
     for (const auto& [name, f] : ops) {
       INFO(dtype_name(dt) << " " << name);
-      Tensor a = test::bf16_exact(kShape, seed++), b = test::bf16_exact(kShape, seed++, 0.25, 2.0);  // b: a divisor away from 0
+      Tensor a = test::bf16_exact(kShape, seed++),
+             b = test::bf16_exact(kShape, seed++, 0.25, 2.0);  // b: a divisor away from 0
       check_against_nchw(f, {a, b}, {true, true}, dt, kCL, seed++);
       check_against_nchw(f, {a, b}, {true, false}, dt, kCL, seed++);
       check_against_nchw(f, {a, b}, {false, true}, dt, kCL, seed++);
@@ -172,11 +174,11 @@ TEST_CASE("channels_last binary ops with broadcasting: the NCHW result") {
     MemoryFormat want;
   };
   const std::vector<Case> cases = {
-      {{5, 1, 1}, false, kCL},         // per channel
-      {{4}, false, kCL},               // along W
-      {{1, 5, 1, 1}, true, kCL},       // a 4-D per-channel operand, itself channels_last
-      {{2, 5, 3, 1}, true, kCL},       // both channels_last, different shapes
-      {{3, 1, 1, 1, 1}, false, kNCHW}, // a 5-D result: no channels_last form
+      {{5, 1, 1}, false, kCL},          // per channel
+      {{4}, false, kCL},                // along W
+      {{1, 5, 1, 1}, true, kCL},        // a 4-D per-channel operand, itself channels_last
+      {{2, 5, 3, 1}, true, kCL},        // both channels_last, different shapes
+      {{3, 1, 1, 1, 1}, false, kNCHW},  // a 5-D result: no channels_last form
   };
   for (DType dt : kDtypes) {
     for (const Case& c : cases) {
@@ -192,11 +194,15 @@ TEST_CASE("channels_last binary ops with broadcasting: the NCHW result") {
 TEST_CASE("channels_last scalar and unary ops keep the order") {
   uint64_t seed = 160;
   const std::vector<std::pair<const char*, Op>> ops = {
-      {"add", [](V in) { return in[0] + 0.3; }},  {"rsub", [](V in) { return 2.5 - in[0]; }},
-      {"mul", [](V in) { return in[0] * 0.1; }},  {"div", [](V in) { return in[0] / 3.0; }},
+      {"add", [](V in) { return in[0] + 0.3; }},
+      {"rsub", [](V in) { return 2.5 - in[0]; }},
+      {"mul", [](V in) { return in[0] * 0.1; }},
+      {"div", [](V in) { return in[0] / 3.0; }},
       {"affine", [](V in) { return affine(in[0], -0.7, 0.2); }},
-      {"neg", [](V in) { return -in[0]; }},       {"exp", [](V in) { return exp(in[0]); }},
-      {"rdiv", [](V in) { return 1.5 / in[0]; }}, {"log", [](V in) { return log(in[0]); }},
+      {"neg", [](V in) { return -in[0]; }},
+      {"exp", [](V in) { return exp(in[0]); }},
+      {"rdiv", [](V in) { return 1.5 / in[0]; }},
+      {"log", [](V in) { return log(in[0]); }},
   };
   for (DType dt : kDtypes) {
     for (const auto& [name, f] : ops) {
