@@ -4,8 +4,9 @@
 // M = N * HW values into `chunks` contiguous ranges, one block of 256 threads each, so that
 // even a few channels fill the GPU. Every thread reduces its strided values, the block merges
 // its threads in a fixed tree (warp shuffles, then the warps' results), and thread 0 writes the
-// block's partial result to scratch. A second kernel, one thread per channel, merges the
-// chunks in order and finishes. No atomics anywhere: the same input gives the same bits.
+// block's partial result to scratch. A second kernel, one warp per channel, merges the chunks
+// in a fixed order (lane l the chunks l, l + 32, ... in turn, then the 32 lanes in a shuffle
+// tree) and finishes. No atomics anywhere: the same input gives the same bits.
 //
 // The forward statistics use Welford's running (count, mean, M2) per thread and Chan's
 // formula to merge them: one pass over x, and no cancellation of E[x^2] - E[x]^2 in float32.
@@ -25,8 +26,10 @@
 // Block (blockIdx.x, blockIdx.y) covers channel tile blockIdx.x over row chunk blockIdx.y. The
 // reductions merge the 8 row lanes of a channel in shared memory (a fixed tree), write one
 // partial result per (channel, chunk) to scratch, in the NCHW kernels' layout, and the NCHW
-// finishing kernels merge the chunks in order: the same two passes, no atomics, the same bits
-// on every run.
+// finishing kernels merge the chunks: the same two passes, no atomics, the same bits on every
+// run. Here a channel has up to a few hundred chunks (8 blocks per SM over C / 32 channel
+// tiles: 528 for C = 64 on 132 SMs), hence a warp per channel in the finishing kernels: a
+// thread per channel would merge them in one serial chain of hundreds of dependent divisions.
 #include <algorithm>
 
 #include "kernels/batchnorm.h"
@@ -52,28 +55,44 @@ __device__ __forceinline__ Welford merge(const Welford& a, const Welford& b) {
   return {n, a.mean + delta * fb, a.m2 + b.m2 + delta * delta * a.n * fb};
 }
 
+// Merges the Welford triples of the 32 lanes of a warp (all of them active); the result is
+// valid in lane 0. A fixed tree: at offset 16, 8, 4, 2, 1 each lane i merges lane i + offset
+// into its own, merge(lower, higher), so that lane i < offset then holds lanes i, i + offset,
+// i + 2 * offset, ... (lane 0: merge(merge(0, 16), merge(8, 24)) after offset 8, and so on):
+// the same order on every run. The other lanes end with partial junk.
+__device__ __forceinline__ Welford warp_merge(Welford w) {
+  for (int offset = 16; offset > 0; offset >>= 1) {
+    const Welford other{__shfl_down_sync(0xffffffffu, w.n, offset), __shfl_down_sync(0xffffffffu, w.mean, offset),
+                        __shfl_down_sync(0xffffffffu, w.m2, offset)};
+    w = merge(w, other);
+  }
+  return w;
+}
+
 // Merges the threads' Welford triples of a block (a multiple of 32 threads); the result is
 // valid in thread 0. `scratch`: __shared__ space for 32 triples.
 __device__ Welford block_merge(Welford w, Welford* scratch) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  for (int offset = 16; offset > 0; offset >>= 1) {
-    const Welford other{__shfl_down_sync(0xffffffffu, w.n, offset), __shfl_down_sync(0xffffffffu, w.mean, offset),
-                        __shfl_down_sync(0xffffffffu, w.m2, offset)};
-    w = merge(w, other);  // lane 0 ends with lanes 0..31 merged; the others hold partial junk
-  }
+  w = warp_merge(w);
   __syncthreads();  // scratch may still be read by a previous call
   if (lane == 0) scratch[warp] = w;
   __syncthreads();
   if (warp == 0) {
     w = lane < int(blockDim.x >> 5) ? scratch[lane] : Welford{0.f, 0.f, 0.f};
-    for (int offset = 16; offset > 0; offset >>= 1) {
-      const Welford other{__shfl_down_sync(0xffffffffu, w.n, offset), __shfl_down_sync(0xffffffffu, w.mean, offset),
-                          __shfl_down_sync(0xffffffffu, w.m2, offset)};
-      w = merge(w, other);
-    }
+    w = warp_merge(w);
   }
   return w;
 }
+
+// The finishing kernels: one warp per channel, c = the global warp index, then strided by all
+// the warps of the grid. The condition is the same in the 32 lanes (c is), so the whole warp
+// runs each iteration and reaches its shuffles with all lanes active.
+#define LEUKO_WARP_CHANNELS(c, C)                                                         \
+  for (int64_t c = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) >> 5; c < int64_t(C); \
+       c += (int64_t(gridDim.x) * blockDim.x) >> 5)
+
+// Blocks of kThreads for C warps (kThreads / 32 channels per block), capped as blocks_for.
+int warp_blocks(int64_t C) { return blocks_for(C, kThreads / 32); }
 
 // Walks channel c's values j = first, first + step, ... where j = n * HW + i indexes the
 // channel's (N, HW) values, keeping (n, i) without a 64-bit division per value.
@@ -131,20 +150,30 @@ __global__ void stats_partial_kernel(float* partial /* (C * chunks, 3) */, const
   }
 }
 
-// One thread per channel: merges the chunks in order, writes mean and invstd, moves the
-// running statistics (the running variance is the unbiased one, M2 / (M - 1)).
+// One warp per channel (launch with warp_blocks(C) blocks of kThreads): merges the chunks,
+// writes mean and invstd, moves the running statistics (the running variance is the unbiased
+// one, M2 / (M - 1)). The order is fixed: lane l merges chunks l, l + 32, l + 64, ... in
+// increasing order, starting from the empty triple (a lane with no chunk, chunks < 32, keeps
+// it, and merge returns the other side for an empty one), then warp_merge's tree; lane 0
+// writes. A chain of chunks / 32 merges per lane instead of chunks per thread.
 __global__ void stats_finish_kernel(float* mean, float* invstd, float* running_mean, float* running_var,
                                     const float* partial, int64_t C, int64_t chunks, float momentum, float eps) {
-  LEUKO_GRID_STRIDE(c, C) {
+  const int lane = threadIdx.x & 31;
+  LEUKO_WARP_CHANNELS(c, C) {
     Welford w{0.f, 0.f, 0.f};
-    for (int64_t k = 0; k < chunks; k++) {
+    for (int64_t k = lane; k < chunks; k += 32) {
       const float* p = partial + 3 * (c * chunks + k);
       w = merge(w, Welford{p[0], p[1], p[2]});
     }
-    mean[c] = w.mean;
-    invstd[c] = 1.f / sqrtf(w.m2 / w.n + eps);
-    if (running_mean != nullptr) running_mean[c] = (1.f - momentum) * running_mean[c] + momentum * w.mean;
-    if (running_var != nullptr) running_var[c] = (1.f - momentum) * running_var[c] + momentum * (w.m2 / (w.n - 1.f));
+    w = warp_merge(w);
+    if (lane == 0) {
+      mean[c] = w.mean;
+      invstd[c] = 1.f / sqrtf(w.m2 / w.n + eps);
+      if (running_mean != nullptr) running_mean[c] = (1.f - momentum) * running_mean[c] + momentum * w.mean;
+      if (running_var != nullptr) {
+        running_var[c] = (1.f - momentum) * running_var[c] + momentum * (w.m2 / (w.n - 1.f));
+      }
+    }
   }
 }
 
@@ -203,16 +232,25 @@ __global__ void sums_partial_kernel(float* partial /* (C * chunks, 2) */, const 
   }
 }
 
+// One warp per channel, as stats_finish_kernel: lane l adds chunks l, l + 32, ... in increasing
+// order, then warp_sum's fixed butterfly (lane 0 gets the same tree as warp_merge's: lanes 0 +
+// 16, then + (8 + 24), ...; float addition commutes, so every lane gets the same bits); lane 0
+// writes sum dy and sum dy * xhat.
 __global__ void sums_finish_kernel(float* sum_dy, float* sum_dy_xhat, const float* partial, const float* invstd,
                                    int64_t C, int64_t chunks) {
-  LEUKO_GRID_STRIDE(c, C) {
+  const int lane = threadIdx.x & 31;
+  LEUKO_WARP_CHANNELS(c, C) {
     float s = 0.f, sx = 0.f;
-    for (int64_t k = 0; k < chunks; k++) {
+    for (int64_t k = lane; k < chunks; k += 32) {
       s += partial[2 * (c * chunks + k)];
       sx += partial[2 * (c * chunks + k) + 1];
     }
-    sum_dy[c] = s;
-    sum_dy_xhat[c] = sx * invstd[c];
+    s = warp_sum(s);
+    sx = warp_sum(sx);
+    if (lane == 0) {
+      sum_dy[c] = s;
+      sum_dy_xhat[c] = sx * invstd[c];
+    }
   }
 }
 
@@ -391,8 +429,8 @@ void launch_stats(float* mean, float* invstd, float* running_mean, float* runnin
   const int64_t chunks = chunks_for(N, C, HW);
   stats_partial_kernel<<<grid_for(C * chunks), kThreads, 0, stream()>>>(scratch, x, N, C, HW, chunks);
   LEUKO_CUDA_LAUNCH_CHECK();
-  stats_finish_kernel<<<blocks_for(C), kThreads, 0, stream()>>>(mean, invstd, running_mean, running_var, scratch, C,
-                                                                chunks, float(momentum), float(eps));
+  stats_finish_kernel<<<warp_blocks(C), kThreads, 0, stream()>>>(mean, invstd, running_mean, running_var, scratch, C,
+                                                                 chunks, float(momentum), float(eps));
   LEUKO_CUDA_LAUNCH_CHECK();
 }
 
@@ -413,7 +451,7 @@ void launch_backward_sums(float* sum_dy, float* sum_dy_xhat, const T* dy, const 
   sums_partial_kernel<<<grid_for(C * chunks), kThreads, 0, stream()>>>(scratch, dy, x, mean, N, C, HW, chunks,
                                                                        relu_out);
   LEUKO_CUDA_LAUNCH_CHECK();
-  sums_finish_kernel<<<blocks_for(C), kThreads, 0, stream()>>>(sum_dy, sum_dy_xhat, scratch, invstd, C, chunks);
+  sums_finish_kernel<<<warp_blocks(C), kThreads, 0, stream()>>>(sum_dy, sum_dy_xhat, scratch, invstd, C, chunks);
   LEUKO_CUDA_LAUNCH_CHECK();
 }
 
@@ -436,8 +474,8 @@ void launch_stats_nhwc(float* mean, float* invstd, float* running_mean, float* r
   const RowChunks rc = row_chunks(M, C);
   stats_partial_nhwc_kernel<<<tile_grid(C, rc), kTileBlock, 0, stream()>>>(scratch, x, M, C, rc.rows);
   LEUKO_CUDA_LAUNCH_CHECK();
-  stats_finish_kernel<<<blocks_for(C), kThreads, 0, stream()>>>(mean, invstd, running_mean, running_var, scratch, C,
-                                                                rc.chunks, float(momentum), float(eps));
+  stats_finish_kernel<<<warp_blocks(C), kThreads, 0, stream()>>>(mean, invstd, running_mean, running_var, scratch, C,
+                                                                 rc.chunks, float(momentum), float(eps));
   LEUKO_CUDA_LAUNCH_CHECK();
 }
 
@@ -459,7 +497,7 @@ void launch_backward_sums_nhwc(float* sum_dy, float* sum_dy_xhat, const T* dy, c
   sums_partial_nhwc_kernel<<<tile_grid(C, rc), kTileBlock, 0, stream()>>>(scratch, dy, x, mean, M, C, rc.rows,
                                                                           relu_out);
   LEUKO_CUDA_LAUNCH_CHECK();
-  sums_finish_kernel<<<blocks_for(C), kThreads, 0, stream()>>>(sum_dy, sum_dy_xhat, scratch, invstd, C, rc.chunks);
+  sums_finish_kernel<<<warp_blocks(C), kThreads, 0, stream()>>>(sum_dy, sum_dy_xhat, scratch, invstd, C, rc.chunks);
   LEUKO_CUDA_LAUNCH_CHECK();
 }
 
