@@ -54,21 +54,6 @@ void train_process(const std::string& model, int input, const std::string& out) 
   REQUIRE(status == 0);
 }
 
-// Every tensor of two safetensors files (model and optimizer state), byte for byte.
-void check_same_bits(const std::string& a, const std::string& b) {
-  SafetensorsFile fa = load_safetensors(a), fb = load_safetensors(b);
-  REQUIRE(fa.tensors.size() == fb.tensors.size());
-  for (size_t i = 0; i < fa.tensors.size(); i++) {
-    CAPTURE(fa.tensors[i].first);
-    REQUIRE(fa.tensors[i].first == fb.tensors[i].first);
-    const Tensor& x = fa.tensors[i].second;
-    const Tensor& y = fb.tensors[i].second;
-    REQUIRE(x.shape() == y.shape());
-    REQUIRE(x.dtype() == y.dtype());
-    CHECK(std::memcmp(x.raw_data(), y.raw_data(), x.nbytes()) == 0);
-  }
-}
-
 void check_two_processes(const std::string& model, int input) {
   const std::string a = fresh_dir(model + "-a"), b = fresh_dir(model + "-b");
   train_process(model, input, a);

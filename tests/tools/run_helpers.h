@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string>
 
+#include "tools/leuko/trainer.h"
+
 namespace leuko::test {
 
 // Registers `path` for removal at exit (with the logs beside it: PATH.log, PATH.resume.log,
@@ -22,5 +24,14 @@ std::string synth_dataset(const std::string& prefix, int per_class, int size, ui
 
 // The whole file as bytes ("" when it cannot be read): logs, checkpoints, config.json.
 std::string read_file(const std::string& path);
+
+// A short, quiet CPU run of ResNet-18 on `data` into `out` with every part of a real recipe
+// whose randomness must repeat: AdamW, a cosine schedule with warm-up, label smoothing, class
+// weights, random flips and turns, 2 loader workers; 2 epochs of batch 8 at 32 x 32, seed 5.
+cli::TrainOptions tiny_train_options(const std::string& data, const std::string& out);
+
+// Every tensor of two safetensors files (model and optimizer state), compared byte for byte:
+// the same names, shapes, dtypes and bits.
+void check_same_bits(const std::string& a, const std::string& b);
 
 }  // namespace leuko::test

@@ -55,46 +55,9 @@ const std::string& tiny_data() {
   return dir;
 }
 
+cli::TrainOptions tiny_options(const std::string& out) { return tiny_train_options(tiny_data(), out); }
+
 std::string fresh_dir(const std::string& name) { return test::scratch_dir("rel", name); }
-
-cli::TrainOptions tiny_options(const std::string& out) {
-  cli::TrainOptions o;
-  cli::RunConfig& c = o.config;
-  c.model = "resnet18";
-  c.data = tiny_data();
-  c.input = 32;
-  c.epochs = 2;
-  c.batch = 8;
-  c.optimizer = "adamw";
-  c.lr = 1e-3;
-  c.weight_decay = 1e-4;
-  c.schedule = "cosine";
-  c.warmup_epochs = 1;
-  c.label_smoothing = 0.1;
-  c.class_weights = true;
-  c.augment = "flips";  // random flips and turns: the augmentation's randomness must repeat too
-  c.device = "cpu";
-  c.workers = 2;
-  c.seed = 5;
-  o.run_dir = out;
-  o.quiet = true;
-  return o;
-}
-
-// Every tensor of two safetensors files (model and optimizer state), compared byte for byte.
-void check_same_bits(const std::string& a, const std::string& b) {
-  SafetensorsFile fa = load_safetensors(a), fb = load_safetensors(b);
-  REQUIRE(fa.tensors.size() == fb.tensors.size());
-  for (size_t i = 0; i < fa.tensors.size(); i++) {
-    CAPTURE(fa.tensors[i].first);
-    REQUIRE(fa.tensors[i].first == fb.tensors[i].first);
-    const Tensor& x = fa.tensors[i].second;
-    const Tensor& y = fb.tensors[i].second;
-    REQUIRE(x.shape() == y.shape());
-    REQUIRE(x.dtype() == y.dtype());
-    CHECK(std::memcmp(x.raw_data(), y.raw_data(), x.nbytes()) == 0);
-  }
-}
 
 // log.csv rows, compared exactly in every column but the time.
 void check_same_log(const std::string& a, const std::string& b) {

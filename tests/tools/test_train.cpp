@@ -25,42 +25,9 @@ const std::string& tiny_data() {
   return dir;
 }
 
+cli::TrainOptions tiny_options(const std::string& out) { return tiny_train_options(tiny_data(), out); }
+
 std::string fresh_dir(const std::string& name) { return test::scratch_dir("train", name); }
-
-cli::TrainOptions tiny_options(const std::string& out) {
-  cli::TrainOptions o;
-  cli::RunConfig& c = o.config;
-  c.model = "resnet18";
-  c.data = tiny_data();
-  c.input = 32;
-  c.epochs = 2;
-  c.batch = 8;
-  c.optimizer = "adamw";
-  c.lr = 1e-3;
-  c.weight_decay = 1e-4;
-  c.schedule = "cosine";
-  c.warmup_epochs = 1;
-  c.label_smoothing = 0.1;
-  c.class_weights = true;
-  c.augment = "flips";
-  c.device = "cpu";
-  c.workers = 2;
-  c.seed = 5;
-  o.run_dir = out;
-  o.quiet = true;
-  return o;
-}
-
-// Every tensor of two safetensors files, compared bit for bit.
-void check_same_weights(const std::string& a, const std::string& b) {
-  SafetensorsFile fa = load_safetensors(a), fb = load_safetensors(b);
-  REQUIRE(fa.tensors.size() == fb.tensors.size());
-  for (size_t i = 0; i < fa.tensors.size(); i++) {
-    CAPTURE(fa.tensors[i].first);
-    REQUIRE(fa.tensors[i].first == fb.tensors[i].first);
-    CHECK(max_abs_diff(fa.tensors[i].second.to(DType::f64), fb.tensors[i].second.to(DType::f64)) == 0.0);
-  }
-}
 
 }  // namespace
 
@@ -192,8 +159,8 @@ TEST_CASE("a stopped run resumes to exactly the weights of an uninterrupted one"
   r = cli::train(again);
   CHECK_FALSE(r.interrupted);
   CHECK(r.state.epoch == 2);
-  check_same_weights(straight + "/last.safetensors", stopped + "/last.safetensors");
-  check_same_weights(straight + "/best.safetensors", stopped + "/best.safetensors");
+  check_same_bits(straight + "/last.safetensors", stopped + "/last.safetensors");
+  check_same_bits(straight + "/best.safetensors", stopped + "/best.safetensors");
   std::vector<cli::EpochRow> a = cli::read_log_csv(straight + "/log.csv"), b = cli::read_log_csv(stopped + "/log.csv");
   REQUIRE(a.size() == b.size());
   for (size_t i = 0; i < a.size(); i++) {
