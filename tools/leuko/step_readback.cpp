@@ -12,12 +12,19 @@ namespace leuko::cli {
 
 StepReadback::~StepReadback() {
 #if LEUKO_WITH_CUDA
-  if (event_ != nullptr) {
-    data::pinned::event_wait(event_);  // no copy may land in freed memory
-    data::pinned::event_destroy(event_);
+  // A destructor must not throw: after a kernel fault every CUDA call returns the same error,
+  // and a throw here, while that error unwinds the trainer, would end the process in
+  // std::terminate, hiding it (the loader's destructor ignores it too, data/loader.cpp). The
+  // pinned buffer is then left allocated: no copy may land in freed memory.
+  try {
+    if (event_ != nullptr) {
+      data::pinned::event_wait(event_);  // no copy may land in freed memory
+      data::pinned::event_destroy(event_);
+    }
+    if (pinned_) data::pinned::free(host_);
+  } catch (const Error&) {
   }
-  if (pinned_) data::pinned::free(host_);
-  else std::free(host_);
+  if (!pinned_) std::free(host_);  // malloc'ed: its copies were synchronous
 #endif
 }
 
