@@ -12,6 +12,21 @@ namespace leuko::cuda {
   detail::throw_error(msg, file, line);
 }
 
+[[noreturn]] void throw_cublas_error(cublasStatus_t status, const char* call, const char* file, int line) {
+  const std::string msg = detail::concat(call, " failed: ", cublas_status_string(status));
+  // cuBLAS allocates device memory of its own (its workspace, at the first product of a kind).
+  if (status == CUBLAS_STATUS_ALLOC_FAILED) throw OutOfMemory(msg + " (" + detail::where(file, line) + ")", 0);
+  detail::throw_error(msg, file, line);
+}
+
+[[noreturn]] void throw_cudnn_error(cudnnStatus_t status, const char* call, const char* file, int line) {
+  const std::string msg = detail::concat(call, " failed: ", cudnnGetErrorString(status));
+  if (status == CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED) {
+    throw OutOfMemory(msg + " (" + detail::where(file, line) + ")", 0);
+  }
+  detail::throw_error(msg, file, line);
+}
+
 const char* cublas_status_string(cublasStatus_t status) {
   switch (status) {
     case CUBLAS_STATUS_SUCCESS: return "success";

@@ -1,7 +1,10 @@
 // Check macros for CUDA runtime, cuBLAS and cuDNN calls (CUDA builds only).
 //
 // Each wraps one call and, on failure, throws leuko::Error naming the call, the library's own
-// error string, the file and the line. Kernel launches are followed by LEUKO_CUDA_LAUNCH_CHECK()
+// error string, the file and the line. A failed device allocation, whichever library reports it
+// (cudaMalloc's cudaErrorMemoryAllocation, cuBLAS's ALLOC_FAILED, cuDNN's
+// INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED), throws OutOfMemory instead, so the callers that
+// recover from running out of memory (a smaller batch, no workspace) see it as such. Kernel launches are followed by LEUKO_CUDA_LAUNCH_CHECK()
 // so a bad launch configuration is reported at the launch, not at the next synchronisation.
 #pragma once
 
@@ -13,6 +16,8 @@
 
 namespace leuko::cuda {
 [[noreturn]] void throw_cuda_error(cudaError_t err, const char* call, const char* file, int line);
+[[noreturn]] void throw_cublas_error(cublasStatus_t status, const char* call, const char* file, int line);
+[[noreturn]] void throw_cudnn_error(cudnnStatus_t status, const char* call, const char* file, int line);
 const char* cublas_status_string(cublasStatus_t status);
 }  // namespace leuko::cuda
 
@@ -30,10 +35,7 @@ const char* cublas_status_string(cublasStatus_t status);
   do {                                                                                 \
     cublasStatus_t leuko_st_ = (call);                                                 \
     if (leuko_st_ != CUBLAS_STATUS_SUCCESS) {                                          \
-      ::leuko::detail::throw_error(                                                    \
-          ::leuko::detail::concat(#call, " failed: ",                                 \
-                                  ::leuko::cuda::cublas_status_string(leuko_st_)),     \
-          __FILE__, __LINE__);                                                         \
+      ::leuko::cuda::throw_cublas_error(leuko_st_, #call, __FILE__, __LINE__);         \
     }                                                                                  \
   } while (0)
 
@@ -41,8 +43,6 @@ const char* cublas_status_string(cublasStatus_t status);
   do {                                                                                 \
     cudnnStatus_t leuko_st_ = (call);                                                  \
     if (leuko_st_ != CUDNN_STATUS_SUCCESS) {                                           \
-      ::leuko::detail::throw_error(                                                    \
-          ::leuko::detail::concat(#call, " failed: ", cudnnGetErrorString(leuko_st_)), \
-          __FILE__, __LINE__);                                                         \
+      ::leuko::cuda::throw_cudnn_error(leuko_st_, #call, __FILE__, __LINE__);          \
     }                                                                                  \
   } while (0)

@@ -11,6 +11,10 @@
 #include "tensor/device.h"
 #include "tensor/tensor.h"
 
+#if LEUKO_WITH_CUDA
+#include "tensor/cuda/check_cuda.h"
+#endif
+
 using namespace leuko;
 using doctest::Contains;
 
@@ -378,6 +382,30 @@ TEST_CASE("without a usable GPU, CUDA requests fail with a one-line reason") {
   cuda_synchronize();  // a no-op without a GPU
   empty_cuda_cache();  // likewise
 }
+
+#if LEUKO_WITH_CUDA
+TEST_CASE("a device allocation failed in cuBLAS or cuDNN is OutOfMemory; other failures are plain errors") {
+  // What the trainer's and the bench's smaller-batch search and conv2d's no-workspace fallback
+  // catch (no GPU needed: only the mapping from a library's status to the exception).
+  CHECK_THROWS_AS(cuda::throw_cublas_error(CUBLAS_STATUS_ALLOC_FAILED, "cublasGemmEx(...)", "f.cpp", 1), OutOfMemory);
+  CHECK_THROWS_AS(cuda::throw_cudnn_error(CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED,
+                                          "cudnnConvolutionForward(...)", "f.cpp", 2),
+                  OutOfMemory);
+  CHECK_THROWS_AS(cuda::throw_cuda_error(cudaErrorMemoryAllocation, "cudaMalloc(...)", "f.cpp", 3), OutOfMemory);
+  for (auto thrower :
+       {+[] { cuda::throw_cublas_error(CUBLAS_STATUS_INVALID_VALUE, "cublasGemmEx(...)", "f.cpp", 4); },
+        +[] { cuda::throw_cudnn_error(CUDNN_STATUS_BAD_PARAM, "cudnnConvolutionForward(...)", "f.cpp", 5); }}) {
+    bool plain = false;
+    try {
+      thrower();
+    } catch (const OutOfMemory&) {
+    } catch (const Error& e) {
+      plain = std::string(e.what()).find(" failed: ") != std::string::npos;
+    }
+    CHECK(plain);
+  }
+}
+#endif
 
 TEST_CASE("precision setting") {
   CHECK(precision() == Precision::fp32);  // strict float32 by default
