@@ -9,8 +9,10 @@
 // again. Ctrl-C (SIGINT or SIGTERM) lets the current step finish, saves last.safetensors with
 // the position inside the epoch and stops; `--resume RUN` continues exactly where it stopped.
 // A second signal before then kills the process at once, as SIGKILL would.
-// A NaN or infinite loss stops the run at once with the step that produced it, keeping the
-// last good checkpoint (that of the previous epoch).
+// A NaN or infinite loss stops the run, naming the step that produced it, and keeps the last
+// good checkpoint (that of the previous epoch). On a GPU the loss is read one step late
+// (StepReadback: no step waits for the host), so one more step has run in memory by then;
+// nothing of it is saved.
 //
 // Out of memory: the first step of a run (or of a resumed run) is where a batch that does not
 // fit shows itself. Then the trainer restores the model and optimizer as they were before it,
