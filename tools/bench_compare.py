@@ -253,6 +253,64 @@ def profile_table(cell, lr, tr):
     return "\n".join(lines)
 
 
+def write_report(a, cells, leuko_results, torch_results, start, final):
+    """Writes bench.md, bench.json (and profile.md) from the cells run so far; final: also prints
+    the table and exits with the status. Called after each cell too, so that a run cut off by a
+    time limit (a GPU session's call) still leaves the cells it finished in its files."""
+    # Cells not run yet (a report written before the end) are marked as such.
+    pending = {"error": "not reached yet (the run was cut off before this cell)"}
+    leuko_results = {c: leuko_results.get(c, pending) for c in cells}
+    torch_results = {c: torch_results.get(c, pending) for c in cells}
+    rows = [row(c, leuko_results[c], torch_results[c]) for c in cells]
+    ok = [r for r in list(leuko_results.values()) + list(torch_results.values()) if "error" not in r]
+    cards = sorted({f"{r['framework']}: {r['device']}, {r['card']}" for r in ok})
+    devices = {r["device"] for r in ok}
+    when = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    torch_version = next((r["torch_version"] for r in ok if "torch_version" in r), "not run")
+    notes = [f"date: {when}; torch {torch_version}; {a.warmup} warm-up steps, median of {a.windows} windows "
+             f"of {a.steps} steps; {a.classes} classes"] + [f"card: {c}" for c in cards]
+    # What bf16 meant on each side (leuko: bf16 activations and their order, tensor/device.h;
+    # PyTorch: autocast, and the memory format of tools/bench_torch.py).
+    modes = sorted({("leuko bf16: " + ("bf16 activations, " + ("channels_last" if r.get("channels_last") else "NCHW")
+                                       if r.get("bf16_activations") else "float32 activations, bf16 products"))
+                    for r in leuko_results.values() if r.get("precision") == "bf16" and "error" not in r} |
+                   {f"torch bf16: autocast, {r.get('memory_format', 'channels_last')}"
+                    for r in torch_results.values() if r.get("precision") == "bf16" and "error" not in r})
+    notes += modes
+    if len(devices) > 1:
+        notes.append("WARNING: leuko and PyTorch did not run on the same device: the ratio means nothing")
+    errors = [f"{side} {m}:{p}:{b}: {r['error']}" for side, res in (("leuko", leuko_results), ("torch", torch_results))
+              for (m, p, b), r in res.items() if "error" in r]
+    errors += [f"torch {m}:{p}:{b}: profile: {r['profile_error']}" for (m, p, b), r in torch_results.items()
+               if "profile_error" in r]  # the cell's numbers stand; its profile is missing
+
+    with open(os.path.join(a.out, "bench.md"), "w") as f:
+        f.write(markdown_table(rows) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n")
+        if errors:
+            f.write("\nErrors:\n\n" + "\n".join(f"- {e}" for e in errors) + "\n")
+    if final:
+        print()
+        print(text_table(rows))
+        for n in notes:
+            print(n)
+        if errors:
+            print("errors:")
+            for e in errors:
+                print("  " + e)
+        print(f"bench_compare: {time.monotonic() - start:.0f} s; written to {a.out}/bench.md and bench.json")
+    if a.profile:
+        tables = [t for t in (profile_table(c, leuko_results[c], torch_results[c]) for c in cells) if t]
+        with open(os.path.join(a.out, "profile.md"), "w") as f:
+            f.write("\n\n".join(tables) + "\n")
+        if final:
+            print(f"bench_compare: {len(tables)} of {len(cells)} cells profiled on both sides: {a.out}/profile.md")
+    with open(os.path.join(a.out, "bench.json"), "w") as f:
+        json.dump({"date": when, "cells": [{"model": m, "precision": p, "batch": b, "leuko": leuko_results[(m, p, b)],
+                                            "torch": torch_results[(m, p, b)]} for m, p, b in cells]}, f, indent=1)
+    if final:
+        sys.exit(1 if any("error" in r for r in leuko_results.values()) and not a.no_leuko else 0)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--leuko", default=os.path.join(HERE, "..", "build", "leuko"), help="the leuko executable")
@@ -293,56 +351,16 @@ def main():
         torch_deadline = deadline if a.no_leuko else start + a.budget * TORCH_SHARE
         torch_results = run_torch(a, cells, torch_deadline)
     leuko_results = {}
+    write_report(a, cells, leuko_results, torch_results, start, final=False)
     for c in cells:
         if a.no_leuko:
             leuko_results[c] = {"error": "not run (--no-leuko)"}
             continue
         print(f"bench_compare: leuko {c[0]} {c[1]} batch {c[2]} ...", flush=True)
         leuko_results[c] = run_leuko(a, c, deadline)
+        write_report(a, cells, leuko_results, torch_results, start, final=False)
 
-    rows = [row(c, leuko_results[c], torch_results[c]) for c in cells]
-    ok = [r for r in list(leuko_results.values()) + list(torch_results.values()) if "error" not in r]
-    cards = sorted({f"{r['framework']}: {r['device']}, {r['card']}" for r in ok})
-    devices = {r["device"] for r in ok}
-    when = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
-    torch_version = next((r["torch_version"] for r in ok if "torch_version" in r), "not run")
-    notes = [f"date: {when}; torch {torch_version}; {a.warmup} warm-up steps, median of {a.windows} windows "
-             f"of {a.steps} steps; {a.classes} classes"] + [f"card: {c}" for c in cards]
-    # What bf16 meant on each side (leuko: bf16 activations and their order, tensor/device.h;
-    # PyTorch: autocast, and the memory format of tools/bench_torch.py).
-    modes = sorted({("leuko bf16: " + ("bf16 activations, " + ("channels_last" if r.get("channels_last") else "NCHW")
-                                       if r.get("bf16_activations") else "float32 activations, bf16 products"))
-                    for r in leuko_results.values() if r.get("precision") == "bf16" and "error" not in r} |
-                   {f"torch bf16: autocast, {r.get('memory_format', 'channels_last')}"
-                    for r in torch_results.values() if r.get("precision") == "bf16" and "error" not in r})
-    notes += modes
-    if len(devices) > 1:
-        notes.append("WARNING: leuko and PyTorch did not run on the same device: the ratio means nothing")
-    errors = [f"{side} {m}:{p}:{b}: {r['error']}" for side, res in (("leuko", leuko_results), ("torch", torch_results))
-              for (m, p, b), r in res.items() if "error" in r]
-
-    print()
-    print(text_table(rows))
-    for n in notes:
-        print(n)
-    if errors:
-        print("errors:")
-        for e in errors:
-            print("  " + e)
-    print(f"bench_compare: {time.monotonic() - start:.0f} s; written to {a.out}/bench.md and bench.json")
-
-    with open(os.path.join(a.out, "bench.md"), "w") as f:
-        f.write(markdown_table(rows) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n")
-        if errors:
-            f.write("\nErrors:\n\n" + "\n".join(f"- {e}" for e in errors) + "\n")
-    if a.profile:
-        tables = [t for t in (profile_table(c, leuko_results[c], torch_results[c]) for c in cells) if t]
-        with open(os.path.join(a.out, "profile.md"), "w") as f:
-            f.write("\n\n".join(tables) + "\n")
-        print(f"bench_compare: {len(tables)} of {len(cells)} cells profiled on both sides: {a.out}/profile.md")
-    with open(os.path.join(a.out, "bench.json"), "w") as f:
-        json.dump({"date": when, "cells": [{"model": m, "precision": p, "batch": b, "leuko": leuko_results[(m, p, b)],
-                                            "torch": torch_results[(m, p, b)]} for m, p, b in cells]}, f, indent=1)
+    write_report(a, cells, leuko_results, torch_results, start, final=True)
     sys.exit(1 if any("error" in r for r in leuko_results.values()) and not a.no_leuko else 0)
 
 

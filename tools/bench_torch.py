@@ -26,7 +26,7 @@ Warm-up steps (the first one also counts the multiply-adds with forward hooks), 
 windows of `steps` steps: torch.cuda.Event on the GPU, the host clock on the CPU. The JSON keys
 are leuko's (tools/leuko/bench.h), plus torch_version. Runs on the CPU too (for testing).
 --profile N: after the windows, N steps under torch.profiler, op by op in leuko's names
-(tools/torch_profile.py), as "profile" in the JSON.
+(tools/torch_profile.py), as "profile" in the JSON (or "profile_error" beside the cell's numbers).
 """
 import argparse
 import contextlib
@@ -212,8 +212,11 @@ def run_bench(a):
         r["device_used_bytes"] = total - free
     if a.profile > 0:  # after the timed windows, in steps of their own
         from torch_profile import profile_steps
-        r["profile"] = profile_steps(step, a.profile, cuda)
-        r["profile"]["timed_step_ms"] = r["step_ms"]
+        try:
+            r["profile"] = profile_steps(step, a.profile, cuda)
+            r["profile"]["timed_step_ms"] = r["step_ms"]
+        except Exception as e:  # a profiler failure must not lose the cell's measured numbers
+            r["profile_error"] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300]
     r["seconds"] = time.perf_counter() - began
     return r
 

@@ -34,8 +34,8 @@ start=$(date +%s)
 
 # stb is not installed on the GPU machine: ../shared/tools/stage-gpu-inputs puts it in .gpu/.
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLEUKO_CUDA=ON \
-  -DCMAKE_CUDA_ARCHITECTURES="${LEUKO_CUDA_ARCH:-90}" >"$out/configure.log" 2>&1 ||
-  { tail -30 "$out/configure.log"; echo "gpu_check: configure failed"; exit 1; }
+  -DCMAKE_CUDA_ARCHITECTURES="${LEUKO_CUDA_ARCH:-90}" >"$build/configure.log" 2>&1 ||
+  { tail -30 "$build/configure.log"; echo "gpu_check: configure failed"; exit 1; }
 ninja -C "$build" -j "$(nproc)" >"$out/build.log" 2>&1 ||
   { grep -E "error|FAILED" "$out/build.log" | head -40; echo "gpu_check: build failed"; exit 1; }
 built=$(date +%s)

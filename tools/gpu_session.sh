@@ -18,7 +18,10 @@
 #   run: GPU_SESSION_STEPS="1 1b" OUT=$OUT tools/gpu_session.sh     carry [".gpu"], timeout_s 600
 #   run: GPU_SESSION_STEPS=2 OUT=$OUT tools/gpu_session.sh           (if status leaves 4 minutes)
 # Run from the repository root. Every step runs even when one before it failed; the exit
-# status is 1 if any failed.
+# status is 1 if any failed. The device tool brings back at most 8 files from $OUT: steps 1 and
+# 1b write 7 (build.log, demo.log, ctest.log, bench.log, bench/bench.md, bench/bench.json,
+# bench/profile.md; bench_compare.py rewrites the last three after every cell, so a call cut
+# off at its limit still returns the cells it finished), step 2 one (runs.tgz). Add no others.
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out=${OUT:-$root/gpu-session}

@@ -16,6 +16,7 @@ One difference in what is measured: on the GPU, PyTorch's device time is its ker
 only; leuko's (CUDA events between marks) also holds the time the GPU waited for the host. The
 difference between PyTorch's timed step and the sum of its kernels is its GPU's idle time.
 """
+import os
 import re
 
 import torch
@@ -94,6 +95,11 @@ def key_of(event):
 def profile_steps(step, steps, cuda):
     """Runs `step(marks=True)` once unprofiled (the profiler's own start-up), then `steps` times
     under torch.profiler; returns the rows as leuko's bench JSON has them (tools/leuko/bench.h)."""
+    if cuda:
+        # Kineto leaves CUPTI attached after a profile unless TEARDOWN_CUPTI=1 (read when the
+        # profile stops): bench_torch.py --cells would then time every later cell's windows with
+        # CUPTI's callbacks still on every launch (PyTorch issue 144455: 10-20% slower).
+        os.environ.setdefault("TEARDOWN_CUPTI", "1")
     step(marks=True)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
     with profile(activities=activities) as prof:
@@ -113,6 +119,9 @@ def profile_steps(step, steps, cuda):
             rows[call]["calls"] += 1
         rows[key]["device_ms"] += self_ms(e, cuda)
         rows[key]["host_ms"] += e.self_cpu_time_total / 1e3
+    if cuda and not any(r["device_ms"] > 0 for r in rows.values()):
+        # No kernel reached an operator (CUPTI missing or failing: torch.profiler only warns).
+        raise RuntimeError("torch.profiler recorded no GPU kernel time (is CUPTI available?)")
     out = [{"name": r["name"], "phase": r["phase"], "calls_per_step": r["calls"] / steps,
             "device_ms_per_step": r["device_ms"] / steps, "host_ms_per_step": r["host_ms"] / steps}
            for r in sorted(rows.values(), key=lambda r: -r["device_ms"])]

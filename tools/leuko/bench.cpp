@@ -134,12 +134,13 @@ double median(std::vector<double> v) {
   return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-// `steps` steps under a profile::Profiler (one more first, unprofiled by the result, so that
-// the profile's CUDA events exist before it measures): the time of one step, op by op.
+// `steps` steps under a profile::Profiler (as many first, unprofiled by the result, so that
+// all the profile's CUDA events exist before it measures: each mark takes one, and creating
+// one would charge its host time to an op): the time of one step, op by op.
 nlohmann::json profile_steps(Device device, int64_t steps, const std::function<void()>& step, double timed_step_ms) {
   {
     profile::Profiler warm(device);
-    step();
+    for (int64_t s = 0; s < steps; s++) step();
     warm.finish();
   }
   profile::Profiler profiler(device);
