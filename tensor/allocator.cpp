@@ -10,20 +10,11 @@
 #include <string>
 
 #include "tensor/check.h"
+#if LEUKO_WITH_CUDA
+#include "tensor/cuda/allocator.h"
+#endif
 
 namespace leuko {
-
-#if LEUKO_WITH_CUDA
-namespace cuda {
-void* caching_alloc(size_t bytes);
-void caching_free(void* ptr, size_t bytes);
-MemoryStats caching_stats();
-void caching_reset_peak();
-void caching_empty();
-void caching_set_limit(size_t bytes);
-size_t caching_limit();
-}  // namespace cuda
-#endif
 
 namespace {
 std::atomic<bool> g_poison{false};

@@ -7,21 +7,24 @@
 #   1b. ResNet-50 and VGG16 in bf16 as versions 7 (LEUKO_CHANNELS_LAST=0) and 6
 #      (LEUKO_BF16_ACTIVATIONS=0) had them, and PyTorch's bf16 in NCHW (what channels_last is
 #      worth to it), about 2 minutes;
+#   1c. version 11: `leuko bench --graph` (the step replayed as one CUDA graph) beside the eager
+#      step, same cells, same call, into the log (about 2 minutes);
 #   2. tools/reproduce.sh --models $GPU_SESSION_MODELS (default resnet50,alexnet: the two rows
 #      short of the study) within GPU_SESSION_REPRO seconds (default 200), run folders on tmpfs,
 #      then packed without their checkpoints into $OUT/runs.tgz (the device tool brings back
 #      only a few files from $OUT). Step 2 needs step 1's build (build-gpu/).
-# GPU_SESSION_STEPS picks the steps (default "1 1b 2"). A device call may run 10 minutes and a
+# GPU_SESSION_STEPS picks the steps (default "1 1b 1c 2"). A device call may run 10 minutes and a
 # session has 15 in all, the machine's start included, so run it as two calls, the second at
 # once (the machine is given back after 30 s idle, and a fresh one has no build-gpu/):
 #   ../shared/tools/stage-gpu-inputs --data            # here: stb and the images into .gpu/
 #   run: GPU_SESSION_STEPS="1 1b" OUT=$OUT tools/gpu_session.sh     carry [".gpu"], timeout_s 600
-#   run: GPU_SESSION_STEPS=2 OUT=$OUT tools/gpu_session.sh           (if status leaves 4 minutes)
+#   run: GPU_SESSION_STEPS="1c 2" OUT=$OUT tools/gpu_session.sh      (if status leaves 4 minutes)
 # Run from the repository root. Every step runs even when one before it failed; the exit
 # status is 1 if any failed. The device tool brings back at most 8 files from $OUT: steps 1 and
 # 1b write 7 (build.log, demo.log, ctest.log, bench.log, bench/bench.md, bench/bench.json,
 # bench/profile.md; bench_compare.py rewrites the last three after every cell, so a call cut
-# off at its limit still returns the cells it finished), step 2 one (runs.tgz). Add no others.
+# off at its limit still returns the cells it finished), step 1c one (graph.log), step 2 one
+# (runs.tgz). Add no others.
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out=${OUT:-$root/gpu-session}
@@ -29,7 +32,7 @@ mkdir -p "$out"
 start=$(date +%s)
 rc=0
 
-steps=" ${GPU_SESSION_STEPS:-1 1b 2} "
+steps=" ${GPU_SESSION_STEPS:-1 1b 1c 2} "
 want() { [[ "$steps" == *" $1 "* ]]; }
 
 if want 1; then
@@ -67,6 +70,26 @@ for line in sys.stdin:
           "images/s %.1f" % r["images_per_s"] if "images_per_s" in r else r.get("error"),
           "peak MiB %.0f" % (r["peak_bytes"] / 2**20) if r.get("peak_bytes") else "")' || rc=1
 echo "(step 1b: $(($(date +%s) - start)) s)"
+fi
+
+if want 1c; then
+echo
+echo "== 1c. leuko bench --graph (version 11) beside the eager step =="
+# docs/PERFORMANCE.md version 11: the networks bound by launches (GoogLeNet, AlexNet) should gain
+# most. Eager and graph one after the other on the same card, so their ratio is fair.
+leuko_bin="${LEUKO_BUILD_DIR:-$root/build-gpu}/leuko"
+(fail=0
+for cell in googlenet:bf16 googlenet:tf32 alexnet:bf16 resnet50:bf16; do
+  for mode in eager graph; do
+    echo "-- $cell batch 64 $mode"
+    flag=""
+    [ "$mode" = graph ] && flag="--graph"
+    timeout 60 "$leuko_bin" bench --model "${cell%%:*}" --batch 64 --precision "${cell##*:}" --warmup 3 --steps 5 \
+      --windows 3 $flag 2>&1 | grep -E "images/s|step  |memory|rror|^leuko:" || fail=1
+  done
+done
+exit $fail) 2>&1 | tee "$out/graph.log" || rc=1
+echo "(step 1c: $(($(date +%s) - start)) s)"
 fi
 
 if want 2; then

@@ -5,6 +5,7 @@
 // For float, load and store are the identity, so the float32 kernels compute what they always did.
 #include "kernels/activation.h"
 #include "kernels/cuda/common.cuh"
+#include "tensor/cuda/graph.h"
 
 namespace leuko::kernels::cuda {
 namespace {
@@ -31,7 +32,11 @@ __global__ void relu_backward_kernel(T* grad_x, const T* grad_out, const T* out,
 }
 
 template <typename T>
-__global__ void dropout_kernel(T* out, const T* x, int64_t n, uint64_t seed, uint64_t threshold, float scale) {
+__global__ void dropout_kernel(T* out, const T* x, int64_t n, uint64_t seed, uint64_t threshold, float scale,
+                               const int64_t* replay) {
+  // In a CUDA graph the host's seed is frozen at the capture: mix in the replay's number, so
+  // each replay draws another mask (and its backward, the same replay, the same mask).
+  if (replay != nullptr) seed = dropout_hash(seed, uint64_t(*replay));
   LEUKO_GRID_STRIDE(i, n) out[i] = store<T>(dropout_keep(seed, threshold, uint64_t(i)) ? load(x[i]) * scale : 0.f);
 }
 
@@ -60,7 +65,8 @@ void launch_relu_backward(T* grad_x, const T* grad_out, const T* out, int64_t n)
 template <typename T>
 void launch_dropout(T* out, const T* x, int64_t n, uint64_t seed, uint64_t threshold, double scale) {
   if (n == 0) return;
-  dropout_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(out, x, n, seed, threshold, float(scale));
+  dropout_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(out, x, n, seed, threshold, float(scale),
+                                                          leuko::cuda::replay_counter());
   LEUKO_CUDA_LAUNCH_CHECK();
 }
 

@@ -45,6 +45,7 @@
 #include "tensor/allocator.h"
 #include "tensor/cuda/check_cuda.h"
 #include "tensor/cuda/context.h"
+#include "tensor/cuda/graph.h"
 #include "tensor/device.h"
 
 namespace leuko::kernels::cuda {
@@ -355,6 +356,11 @@ void convolve(const Conv2dShape& s, cudnnDataType_t type, const Buffers& b, Work
   if (!plan) plan = std::make_unique<Plan>(s, type);
   std::optional<Choice>& slot = plan->choice[Dir::kIndex];
   if (!slot) {
+    // cuDNN's search times algorithms by running them: a CUDA graph cannot record that. The step
+    // has run eagerly before its capture, so its shapes are known and the workspace has grown to
+    // what their algorithms need; a new shape here means the captured step differs.
+    LEUKO_CHECK(!leuko::cuda::capturing(), "conv2d: a convolution of a new shape while a CUDA graph is ",
+                "being captured; run the same step once before capturing it");
     slot = choose<Dir>(h, plan->desc, b);
     c.searches++;
   }

@@ -4,11 +4,14 @@
 // per chunk; block b updates chunk b. The parameter table and the chunk list live on the
 // device and are uploaded only when they change (the caching allocator hands the same blocks
 // out step after step, so the gradient pointers usually repeat and nothing is copied).
+// A step being recorded as a CUDA graph (tensor/cuda/graph.h) gets a table of its own, written
+// at once and never changed: every replay reads it, whatever eager steps upload later.
 #include <cstring>
 #include <vector>
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/optim.h"
+#include "tensor/cuda/graph.h"
 
 namespace leuko::kernels::cuda {
 namespace {
@@ -41,6 +44,19 @@ void upload(Table& t, const std::vector<ParamRef>& params, const ParamRef** d_pa
   std::vector<unsigned char> host(bytes);
   std::memcpy(host.data(), params.data(), pbytes);
   std::memcpy(host.data() + pbytes, chunks.data(), chunks.size() * sizeof(Chunk));
+  if (leuko::cuda::capturing()) {
+    // Not an upload on the stream (the graph would repeat it from a staging buffer that later
+    // uploads overwrite): a synchronous copy, now, into memory that stays as long as the
+    // process. A few KiB per captured graph. The copy runs outside the capture: leuko's stream
+    // does not synchronise with the default stream that cudaMemcpy uses.
+    void* table = nullptr;
+    LEUKO_CUDA_CHECK(cudaMalloc(&table, bytes));
+    LEUKO_CUDA_CHECK(cudaMemcpy(table, host.data(), bytes, cudaMemcpyHostToDevice));
+    t.chunks = int(chunks.size());
+    *d_params = static_cast<const ParamRef*>(table);
+    *d_chunks = reinterpret_cast<const Chunk*>(static_cast<const unsigned char*>(table) + pbytes);
+    return;
+  }
   if (host != t.host) {
     if (t.uploaded == nullptr) LEUKO_CUDA_CHECK(cudaEventCreateWithFlags(&t.uploaded, cudaEventDisableTiming));
     // The staging buffer may still be read by the previous upload: wait for it (long done).

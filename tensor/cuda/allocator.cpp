@@ -7,6 +7,14 @@
 // returned to the driver and the allocation is tried once more before OutOfMemory is thrown.
 // A memory limit (set_memory_limit, or LEUKO_MEMORY_LIMIT_MIB) is treated the same way: an
 // allocation that would take `reserved` past it first empties the cache, then throws.
+//
+// Private pools, for CUDA graphs (tensor/cuda/graph.h): a graph replays its kernels on the
+// addresses they had when it was recorded, so no other tensor may be given those blocks while
+// the graph lives. While a graph records, every allocation comes from its pool: blocks of their
+// own, tagged with the pool, which go back to the pool's free list when freed (during the
+// recording, where the graph's own later kernels reuse them as an eager step would, or after
+// it) and never to anyone else. When the graph is destroyed its pool's cached blocks join the
+// shared cache, and its live ones join it when freed.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -14,7 +22,7 @@
 #include <mutex>
 #include <unordered_map>
 
-#include "tensor/allocator.h"
+#include "tensor/cuda/allocator.h"
 #include "tensor/cuda/check_cuda.h"
 #include "tensor/cuda/context.h"
 
@@ -41,12 +49,24 @@ size_t limit_from_environment() {
   return size_t(mib) << 20;
 }
 
+using FreeList = std::multimap<size_t, void*>;  // size -> block, unused
+
+struct Block {
+  size_t size = 0;
+  int pool = 0;  // 0: the shared cache; otherwise a graph's private pool
+};
+
 struct CachingAllocator {
   std::mutex mutex;
-  std::multimap<size_t, void*> free_blocks;    // size -> block, unused
-  std::unordered_map<void*, size_t> live;      // block -> size, handed out
+  FreeList free_blocks;                        // the shared cache
+  std::map<int, FreeList> pool_free;           // private pool -> its unused blocks
+  std::unordered_map<void*, Block> live;       // block -> size and pool, handed out
+  int pool = 0;                                // where allocations go now (0: shared)
+  int next_pool = 1;
   MemoryStats stats;
   size_t limit = limit_from_environment();     // bytes of `reserved`; 0: none
+
+  FreeList& free_list(int p) { return p == 0 ? free_blocks : pool_free[p]; }
 
   void release_cache() {  // caller holds the mutex
     if (free_blocks.empty()) return;
@@ -82,23 +102,27 @@ void* caching_alloc(size_t bytes) {
   std::lock_guard<std::mutex> lock(a.mutex);
   a.stats.allocations++;
   void* ptr = nullptr;
-  auto it = a.free_blocks.lower_bound(size);
-  if (it != a.free_blocks.end() && it->first <= size + size / 8) {
+  FreeList& cache = a.free_list(a.pool);
+  // While a graph records, emptying the shared cache would synchronise the stream, which
+  // capture forbids: a private pool's allocation goes straight to the driver.
+  const bool may_release = a.pool == 0;
+  auto it = cache.lower_bound(size);
+  if (it != cache.end() && it->first <= size + size / 8) {
     size = it->first;
     ptr = it->second;
-    a.free_blocks.erase(it);
+    cache.erase(it);
     a.stats.cache_hits++;
   } else {
     // Over the limit: what a full card does, minus the driver call.
     const auto over_limit = [&] { return a.limit > 0 && a.stats.reserved + size > a.limit; };
-    if (over_limit()) a.release_cache();
+    if (over_limit() && may_release) a.release_cache();
     if (over_limit()) {
       throw OutOfMemory("CUDA out of memory: asked for " + mib(size) + " with " + mib(a.stats.current) +
                             " in use by leuko, over the memory limit of " + mib(a.limit),
                         size);
     }
     cudaError_t err = cudaMalloc(&ptr, size);
-    if (err == cudaErrorMemoryAllocation) {
+    if (err == cudaErrorMemoryAllocation && may_release) {
       cudaGetLastError();  // clear the error, give the cache back, try once more
       a.release_cache();
       err = cudaMalloc(&ptr, size);
@@ -115,7 +139,7 @@ void* caching_alloc(size_t bytes) {
     a.stats.reserved += size;
     a.stats.peak_reserved = std::max(a.stats.peak_reserved, a.stats.reserved);
   }
-  a.live[ptr] = size;
+  a.live[ptr] = Block{size, a.pool};
   a.stats.current += size;
   a.stats.peak = std::max(a.stats.peak, a.stats.current);
   if (poison_allocations()) LEUKO_CUDA_CHECK(cudaMemsetAsync(ptr, 0xFF, size, stream()));
@@ -127,9 +151,37 @@ void caching_free(void* ptr, size_t /*bytes*/) {
   std::lock_guard<std::mutex> lock(a.mutex);
   auto it = a.live.find(ptr);
   if (it == a.live.end()) return;  // not ours: never happens unless memory is corrupted
-  a.stats.current -= it->second;
-  a.free_blocks.emplace(it->second, ptr);
+  a.stats.current -= it->second.size;
+  a.free_list(it->second.pool).emplace(it->second.size, ptr);
   a.live.erase(it);
+}
+
+int caching_new_pool() {
+  auto& a = allocator();
+  std::lock_guard<std::mutex> lock(a.mutex);
+  const int p = a.next_pool++;
+  a.pool_free[p];  // empty, but known: caching_use_pool checks it exists
+  return p;
+}
+
+void caching_use_pool(int pool) {
+  auto& a = allocator();
+  std::lock_guard<std::mutex> lock(a.mutex);
+  LEUKO_CHECK(pool == 0 || a.pool_free.count(pool), "caching allocator: no private pool ", pool);
+  a.pool = pool;
+}
+
+void caching_release_pool(int pool) {
+  auto& a = allocator();
+  std::lock_guard<std::mutex> lock(a.mutex);
+  auto it = a.pool_free.find(pool);
+  if (it == a.pool_free.end()) return;
+  a.free_blocks.insert(it->second.begin(), it->second.end());
+  a.pool_free.erase(it);
+  for (auto& [ptr, block] : a.live) {
+    if (block.pool == pool) block.pool = 0;  // freed later, into the shared cache
+  }
+  if (a.pool == pool) a.pool = 0;
 }
 
 MemoryStats caching_stats() {
@@ -148,7 +200,7 @@ void caching_reset_peak() {
 void caching_empty() {
   auto& a = allocator();
   std::lock_guard<std::mutex> lock(a.mutex);
-  if (!a.free_blocks.empty()) a.release_cache();
+  if (a.pool == 0 && !a.free_blocks.empty()) a.release_cache();
 }
 
 void caching_set_limit(size_t bytes) {

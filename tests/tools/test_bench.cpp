@@ -206,6 +206,13 @@ TEST_CASE("bench: bad options are one-line errors naming the option") {
   b.model = "lenet";
   fails(b, "lenet");
   b = o;
+  b.graph = true;
+  b.profile = 1;
+  fails(b, "--graph");  // a graph is one launch: nothing to profile op by op
+  b = o;
+  b.graph = true;  // on the CPU (tiny's device), or with no GPU at all
+  fails(b, "--graph");
+  b = o;
   b.input = 16;  // AlexNet's pooling shrinks 16 pixels to nothing
   b.model = "alexnet";
   fails(b, "--input 16");

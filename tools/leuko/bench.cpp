@@ -31,6 +31,7 @@
 #if LEUKO_WITH_CUDA
 #include "tensor/cuda/check_cuda.h"
 #include "tensor/cuda/context.h"
+#include "tensor/cuda/graph.h"
 #endif
 
 namespace leuko::cli {
@@ -179,9 +180,13 @@ nlohmann::json run_bench(const BenchOptions& o) {
   LEUKO_CHECK(o.input == 0 || o.input >= 16, "bench: --input ", o.input, " is too small an image side");
   LEUKO_CHECK(o.device == "auto" || o.device == "cpu" || o.device == "cuda", "bench: --device '", o.device,
               "' is not one of auto, cpu, cuda");
+  LEUKO_CHECK(!o.graph || o.profile == 0, "bench: --profile times the ops one by one, which a CUDA graph (--graph) ",
+              "runs as one launch; use one or the other");
   PrecisionScope precision_scope(parse_precision(o.precision));
   if (o.device == "cuda") require_cuda("bench --device cuda");
+  if (o.graph) require_cuda("bench --graph");
   const Device device = o.device == "cpu" || !cuda_available() ? Device::CPU : Device::CUDA;
+  LEUKO_CHECK(!o.graph || device == Device::CUDA, "bench: --graph records CUDA graphs; --device cpu has none");
 
   // The same seed gives the same weights and batch (the networks draw from the default generator).
   manual_seed(o.seed);
@@ -274,6 +279,23 @@ nlohmann::json run_bench(const BenchOptions& o) {
       throw out_of_memory(e);
     }
   }
+  // --graph: one more step, recorded as a CUDA graph; the timed steps replay it. The eager
+  // steps' cached blocks go back to the driver (the graph has a pool of its own), so the memory
+  // held afterwards is the graph's step and the model's state.
+#if LEUKO_WITH_CUDA
+  cuda::StepGraph graph;
+  if (o.graph) {
+    try {
+      graph.capture(step);
+    } catch (const Error& e) {
+      throw Error("bench: --graph: " + std::string(e.what()));
+    }
+    empty_cuda_cache();
+  }
+  auto timed_step = [&] { o.graph ? graph.replay() : step(); };
+#else
+  auto timed_step = step;
+#endif
   cuda_synchronize();
   reset_peak_memory(device);  // the peak of the steady state, not of set-up and algorithm search
 
@@ -283,7 +305,7 @@ nlohmann::json run_bench(const BenchOptions& o) {
     if (w > 0 && o.max_seconds > 0 && seconds_since(began) > o.max_seconds) break;
     timer.start();
     try {
-      for (int64_t s = 0; s < o.steps; s++) step();
+      for (int64_t s = 0; s < o.steps; s++) timed_step();
     } catch (const OutOfMemory& e) {  // with --warmup 1 the first step with momentum is timed
       throw out_of_memory(e);
     }
@@ -326,8 +348,11 @@ nlohmann::json run_bench(const BenchOptions& o) {
   j["step_ms_min"] = *std::min_element(step_ms.begin(), step_ms.end());
   j["step_ms_max"] = *std::max_element(step_ms.begin(), step_ms.end());
   j["window_ms"] = window_ms;
-  j["peak_bytes"] = mem.peak;
+  // A graph keeps every block its step used, live or not, for its replays: what it holds is
+  // what the card must have.
+  j["peak_bytes"] = o.graph ? mem.peak_reserved : mem.peak;
   j["peak_reserved_bytes"] = mem.peak_reserved;
+  j["graph"] = o.graph;
   j["device_used_bytes"] = device_used;
   j["train_gflop_per_image"] = 6.0 * double(macs) / 1e9;  // 2 FLOPs per multiply-add, x3 for backward
   j["tflops"] = j["train_gflop_per_image"].get<double>() * j["images_per_s"].get<double>() / 1e3;
@@ -372,8 +397,9 @@ void print_bench(const nlohmann::json& r) {
   } else if (r["device"] == "cpu" && r["precision"] == "tf32") {
     std::printf("  (tf32 applies to the GPU: the CPU computes in fp32)\n");
   }
-  std::printf("  %lld warm-up steps, %lld timed windows of %lld steps\n", r["warmup"].get<long long>(),
-              r["windows"].get<long long>(), r["steps"].get<long long>());
+  std::printf("  %lld warm-up steps, %lld timed windows of %lld steps%s\n", r["warmup"].get<long long>(),
+              r["windows"].get<long long>(), r["steps"].get<long long>(),
+              r.value("graph", false) ? ", each step a replay of one CUDA graph" : "");
   std::printf("  images/s   %.1f median (slowest window %.1f, fastest %.1f)\n", num("images_per_s"),
               num("images_per_s_min"), num("images_per_s_max"));
   std::printf("  step       %.2f ms median (fastest %.2f, slowest %.2f)\n", num("step_ms"), num("step_ms_min"),
@@ -409,6 +435,9 @@ void register_bench(CLI::App& app) {
   cmd->add_option("--device", o.device, "auto (the GPU when present), cpu or cuda")->capture_default_str();
   cmd->add_option("--max-seconds", o.max_seconds, "Start no new window after this many seconds (0: no limit)");
   cmd->add_option("--seed", o.seed, "Seed of the weights and the batch")->capture_default_str();
+  cmd->add_flag("--graph", o.graph,
+                "Time replays of the step recorded once as a CUDA graph (GPU only; dropout masks still "
+                "change every step, the learning rate is fixed)");
   cmd->add_option("--profile", o.profile,
                   "After the timed windows, profile this many steps op by op (0: no profile)")
       ->capture_default_str();

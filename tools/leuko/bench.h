@@ -30,6 +30,7 @@ struct BenchOptions {
   double max_seconds = 0;          // > 0: start no new window after this many seconds (one at least)
   uint64_t seed = 0;               // the weights' and the batch's generator
   int64_t profile = 0;             // > 0: after the windows, profile this many steps op by op
+  bool graph = false;              // time replays of one step recorded as a CUDA graph (GPU)
 };
 
 // Runs the benchmark and returns its result. The JSON keys are shared with
@@ -40,7 +41,10 @@ struct BenchOptions {
 //   step_ms, step_ms_min, step_ms_max                   (median, fastest, slowest window)
 //   window_ms                                           (every window's time, in order)
 //   peak_bytes, peak_reserved_bytes  the allocator's peak in live tensors and in memory held
-//                                    (live + cached) during the timed steps
+//                                    (live + cached) during the timed steps; with graph, both
+//                                    are the memory held (a graph keeps every block its step
+//                                    used, for its replays)
+//   graph               whether the timed steps were replays of a CUDA graph (tensor/cuda/graph.h)
 //   device_used_bytes   CUDA: total - free device memory after the timed steps (cudaMemGetInfo:
 //                       everything, context and libraries included); CPU: null
 //   train_gflop_per_image  6 x the multiply-adds of the convolutions and linear layers of one

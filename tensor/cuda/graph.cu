@@ -1,0 +1,97 @@
+// CUDA graphs of a training step (tensor/cuda/graph.h).
+//
+// The capture runs the step's host code once with leuko's stream in capture mode: each launch,
+// cuBLAS and cuDNN call is recorded into a graph instead of run. Relaxed mode, because the
+// caching allocator may call cudaMalloc for the graph's pool while recording (which the strict
+// modes reject; it is not a stream operation, so it is safe here: the block exists before any
+// replay).
+#include <exception>
+#include <string>
+
+#include "tensor/cuda/allocator.h"
+#include "tensor/cuda/check_cuda.h"
+#include "tensor/cuda/context.h"
+#include "tensor/cuda/graph.h"
+
+namespace leuko::cuda {
+namespace {
+
+bool g_capturing = false;
+const int64_t* g_counter = nullptr;  // the recording graph's replay counter
+
+// The first node of every recorded step: one more replay.
+__global__ void count_replay_kernel(int64_t* counter) { *counter += 1; }
+
+}  // namespace
+
+bool capturing() { return g_capturing; }
+const int64_t* replay_counter() { return g_counter; }
+
+void StepGraph::capture(const std::function<void()>& step) {
+  LEUKO_CHECK(exec_ == nullptr, "CUDA graph: a step is already captured in this graph");
+  LEUKO_CHECK(!g_capturing, "CUDA graph: another graph is being captured");
+  ensure_available();
+  if (counter_ == nullptr) LEUKO_CUDA_CHECK(cudaMalloc(&counter_, sizeof(int64_t)));
+  LEUKO_CUDA_CHECK(cudaMemsetAsync(counter_, 0, sizeof(int64_t), stream()));
+  // An error of the work queued before belongs to it, not to the capture: surface it here.
+  LEUKO_CUDA_CHECK(cudaStreamSynchronize(stream()));
+
+  pool_ = caching_new_pool();
+  caching_use_pool(pool_);
+  g_capturing = true;
+  g_counter = counter_;
+  std::exception_ptr failure;
+  cudaError_t err = cudaStreamBeginCapture(stream(), cudaStreamCaptureModeRelaxed);
+  if (err == cudaSuccess) {
+    try {
+      count_replay_kernel<<<1, 1, 0, stream()>>>(counter_);
+      LEUKO_CUDA_LAUNCH_CHECK();
+      step();
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    cudaGraph_t graph = nullptr;
+    err = cudaStreamEndCapture(stream(), &graph);  // ends it even after a failure
+    graph_ = graph;
+  }
+  caching_use_pool(0);
+  g_capturing = false;
+  g_counter = nullptr;
+  if (failure == nullptr && err == cudaSuccess) {
+    cudaGraphExec_t exec = nullptr;
+    err = cudaGraphInstantiate(&exec, static_cast<cudaGraph_t>(graph_), 0);
+    exec_ = exec;
+    // The graph's first launch uploads it to the device: do that now, not in the first replay.
+    if (err == cudaSuccess) err = cudaGraphUpload(exec, stream());
+  }
+  if (failure != nullptr || err != cudaSuccess) {
+    cudaGetLastError();  // a capture error is sticky only until read
+    if (exec_ != nullptr) cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(exec_));
+    if (graph_ != nullptr) cudaGraphDestroy(static_cast<cudaGraph_t>(graph_));
+    exec_ = graph_ = nullptr;
+    caching_release_pool(pool_);
+    pool_ = 0;
+    if (failure != nullptr) std::rethrow_exception(failure);  // the step's own error (out of memory stays so)
+    throw Error(std::string("CUDA graph: capturing the training step failed: ") + cudaGetErrorString(err) +
+                " (the step must not wait for the GPU or copy to the host)");
+  }
+}
+
+void StepGraph::replay() {
+  LEUKO_CHECK(exec_ != nullptr, "CUDA graph: replay before capture");
+  LEUKO_CUDA_CHECK(cudaGraphLaunch(static_cast<cudaGraphExec_t>(exec_), stream()));
+  replays_++;
+}
+
+StepGraph::~StepGraph() {
+  // A replay may still run: let it finish before its graph and pool go. Errors are ignored, as
+  // in every destructor here (a fault has been or will be reported by the call that saw it).
+  if (exec_ != nullptr || counter_ != nullptr) cudaStreamSynchronize(stream());
+  if (exec_ != nullptr) cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(exec_));
+  if (graph_ != nullptr) cudaGraphDestroy(static_cast<cudaGraph_t>(graph_));
+  if (pool_ != 0) caching_release_pool(pool_);
+  if (counter_ != nullptr) cudaFree(counter_);
+  cudaGetLastError();
+}
+
+}  // namespace leuko::cuda
