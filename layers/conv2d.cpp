@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <sstream>
+#include <vector>
 
 #include "kernels/activation.h"
 #include "kernels/conv2d.h"
@@ -17,6 +18,9 @@
 #include "layers/dispatch.h"
 #include "layers/reduce.h"
 #include "tensor/autograd.h"
+#if LEUKO_WITH_CUDA
+#include "tensor/cuda/graph.h"
+#endif
 
 namespace leuko {
 
@@ -31,11 +35,15 @@ namespace {
 // The cuDNN workspace shared by every convolution: one buffer, grown (never shrunk) to the
 // largest request. The old buffer goes back to the caching allocator when it grows; cuDNN
 // calls already queued may still use it, but all work is on one stream, so whatever reuses the
-// block next runs after them.
+// block next runs after them. A recorded CUDA graph (tensor/cuda/graph.h), though, replays its
+// convolutions on the buffer of its capture: while one lives, an outgrown buffer is kept.
 void* conv_workspace(size_t bytes) {
   static Tensor* ws = new Tensor();  // never destroyed: it may be used during static destruction
+  static std::vector<Tensor>* outgrown = new std::vector<Tensor>();  // kept for live graphs
   if (bytes == 0) return nullptr;
   if (!ws->defined() || ws->nbytes() < bytes) {
+    if ((cuda::live_graphs() > 0 || cuda::capturing()) && ws->defined()) outgrown->push_back(*ws);
+    else outgrown->clear();
     *ws = Tensor();  // free first, so that an out-of-memory retry can return it to the driver
     *ws = Tensor::empty({int64_t((bytes + sizeof(float) - 1) / sizeof(float))}, DType::f32, Device::CUDA);
   }

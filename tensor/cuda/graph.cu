@@ -17,6 +17,7 @@ namespace leuko::cuda {
 namespace {
 
 bool g_capturing = false;
+int g_live = 0;                      // StepGraphs holding a recorded step
 const int64_t* g_counter = nullptr;  // the recording graph's replay counter
 
 // The first node of every recorded step: one more replay.
@@ -25,6 +26,7 @@ __global__ void count_replay_kernel(int64_t* counter) { *counter += 1; }
 }  // namespace
 
 bool capturing() { return g_capturing; }
+int live_graphs() { return g_live; }
 const int64_t* replay_counter() { return g_counter; }
 
 void StepGraph::capture(const std::function<void()>& step) {
@@ -63,6 +65,7 @@ void StepGraph::capture(const std::function<void()>& step) {
     exec_ = exec;
     // The graph's first launch uploads it to the device: do that now, not in the first replay.
     if (err == cudaSuccess) err = cudaGraphUpload(exec, stream());
+    if (err == cudaSuccess) g_live++;
   }
   if (failure != nullptr || err != cudaSuccess) {
     cudaGetLastError();  // a capture error is sticky only until read
@@ -87,7 +90,10 @@ StepGraph::~StepGraph() {
   // A replay may still run: let it finish before its graph and pool go. Errors are ignored, as
   // in every destructor here (a fault has been or will be reported by the call that saw it).
   if (exec_ != nullptr || counter_ != nullptr) cudaStreamSynchronize(stream());
-  if (exec_ != nullptr) cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(exec_));
+  if (exec_ != nullptr) {
+    cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(exec_));
+    g_live--;
+  }
   if (graph_ != nullptr) cudaGraphDestroy(static_cast<cudaGraph_t>(graph_));
   if (pool_ != 0) caching_release_pool(pool_);
   if (counter_ != nullptr) cudaFree(counter_);

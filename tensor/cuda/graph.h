@@ -58,6 +58,9 @@ class StepGraph {
 
 // True while a StepGraph records on leuko's stream.
 bool capturing();
+// How many StepGraphs hold a recorded step: a buffer one of them may replay on must not be freed
+// while this is above 0 (layers/conv2d.cpp keeps its outgrown cuDNN workspaces).
+int live_graphs();
 // While a StepGraph records: the device counter its replays increment (the dropout kernels read
 // it); otherwise nullptr.
 const int64_t* replay_counter();

@@ -469,13 +469,20 @@ TrainResult train(const TrainOptions& options) {
     return y;
   };
   auto nan_error = [&](double value, const InFlight& f) {
-    writer.wait();  // the previous epoch's checkpoint is on disk before it is named
+    // The previous epoch's checkpoint is on disk before it is named. If its write failed, the
+    // message says so after the NaN (the reason the run stops), not in its place.
+    std::string write_failure;
+    try {
+      writer.wait();
+    } catch (const Error& e) {
+      write_failure = std::string("; an earlier checkpoint write had failed: ") + e.what();
+    }
     const std::string kept = fs::exists(dir + "/last.safetensors")
                                  ? "the last good checkpoint is " + dir + "/last.safetensors"
                                  : "no checkpoint had been written yet";
     return Error("the training loss became " + std::string(std::isnan(value) ? "NaN" : "infinite") + " at step " +
                  std::to_string(f.step) + " (epoch " + std::to_string(f.epoch) + ", batch " + std::to_string(f.batch) +
-                 "): stopped; " + kept + " (a lower --lr or a --warmup may help)");
+                 "): stopped; " + kept + " (a lower --lr or a --warmup may help)" + write_failure);
   };
   auto account = [&](double loss, const std::vector<float>& logits, const std::vector<int64_t>& labels) {
     const int64_t n = int64_t(labels.size());
