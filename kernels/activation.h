@@ -34,6 +34,17 @@ LEUKO_HOST_DEVICE inline bool dropout_keep(uint64_t seed, uint64_t threshold, ui
   return dropout_hash(seed, i) >= threshold;
 }
 
+// A dropout seed drawn on the device, for a step recorded as a CUDA graph (tensor/cuda/graph.h),
+// whose host-drawn seed is frozen at the capture: the draw `draw` of the generator seeded with
+// step_seed(run_seed, *step) (kernels/random.h), where *step is the step the replay runs. That is
+// the seed the host draws for the same call of an eager step seeded by seed_step(run_seed, step)
+// (tensor/random.h), so a replay drops the elements the eager step would.
+struct ReplaySeed {
+  uint64_t run_seed = 0;
+  int64_t draw = 0;
+  const int64_t* step = nullptr;  // device memory
+};
+
 namespace cpu {
 // out = max(x, 0); a NaN stays NaN (as PyTorch's relu).
 template <typename T> void relu_forward(T* out, const T* x, int64_t n);
@@ -49,14 +60,17 @@ namespace cuda {
 void relu_forward(float* out, const float* x, int64_t n);
 void add_relu_forward(float* out, const float* a, const float* b, int64_t n);
 void relu_backward(float* grad_x, const float* grad_out, const float* out, int64_t n);
-void dropout(float* out, const float* x, int64_t n, uint64_t seed, uint64_t threshold, double scale);
+// With `replay`, the seed is drawn on the device as ReplaySeed says, and `seed` is unused.
+void dropout(float* out, const float* x, int64_t n, uint64_t seed, uint64_t threshold, double scale,
+             const ReplaySeed* replay = nullptr);
 // bf16 activations (tensor/device.h bf16_activations()): every buffer bf16, the same formulas
 // computed in float and rounded to bf16 once. ReLU and its backward only select, so they are
 // exact; add_relu rounds the float sum; dropout uses the same mask and rounds x * scale.
 void relu_forward(bf16* out, const bf16* x, int64_t n);
 void add_relu_forward(bf16* out, const bf16* a, const bf16* b, int64_t n);
 void relu_backward(bf16* grad_x, const bf16* grad_out, const bf16* out, int64_t n);
-void dropout(bf16* out, const bf16* x, int64_t n, uint64_t seed, uint64_t threshold, double scale);
+void dropout(bf16* out, const bf16* x, int64_t n, uint64_t seed, uint64_t threshold, double scale,
+             const ReplaySeed* replay = nullptr);
 }  // namespace cuda
 
 }  // namespace leuko::kernels

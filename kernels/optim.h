@@ -49,9 +49,18 @@ template <typename T> void sgd_update(T* p, const T* g, T* buf, int64_t n, const
 template <typename T> void adam_update(T* p, const T* g, T* m, T* v, T* vmax, int64_t n, const AdamHyper& h);
 }  // namespace cpu
 
+// The CUDA updates read the scalars that change from step to step from device memory, so that a
+// step recorded as a CUDA graph (tensor/cuda/graph.h) uses, at each replay, the values written
+// for that step: [0] lr, [1] lr / bias_correction1 (Adam's step size), [2] sqrt(bias_correction2).
+constexpr int kStepScalars = 3;
+
 namespace cuda {
-void sgd_update_multi(const std::vector<ParamRef>& params, const SgdHyper& h);
-void adam_update_multi(const std::vector<ParamRef>& params, const AdamHyper& h);
+// Writes h's step scalars into `scalars` (device, kStepScalars floats), in stream order.
+void write_step_scalars(float* scalars, const SgdHyper& h);
+void write_step_scalars(float* scalars, const AdamHyper& h);
+// The fused updates: h's other fields by value, the step scalars read from `scalars`.
+void sgd_update_multi(const std::vector<ParamRef>& params, const SgdHyper& h, const float* scalars);
+void adam_update_multi(const std::vector<ParamRef>& params, const AdamHyper& h, const float* scalars);
 }  // namespace cuda
 
 }  // namespace leuko::kernels

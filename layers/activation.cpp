@@ -15,11 +15,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 
 #include "kernels/activation.h"
 #include "layers/dispatch.h"
 #include "tensor/autograd.h"
 #include "tensor/random.h"
+#if LEUKO_WITH_CUDA
+#include "tensor/cuda/graph.h"
+#endif
 
 namespace leuko {
 
@@ -140,14 +144,16 @@ Tensor add_relu(const Tensor& a, const Tensor& b_in) {
 namespace {
 // out = x * mask(seed) * scale, the forward and (applied to the gradient) the backward. On the
 // GPU x may be bf16 (the kernel scales in float and rounds once); on the CPU a bf16 x never
-// reaches here (dropout goes through_float).
-Tensor apply_dropout_mask(const Tensor& x, uint64_t seed, uint64_t threshold, double scale) {
+// reaches here (dropout goes through_float). With `replay` (a step being recorded as a CUDA
+// graph), the GPU draws the seed itself at each replay (kernels/activation.h ReplaySeed).
+Tensor apply_dropout_mask(const Tensor& x, uint64_t seed, uint64_t threshold, double scale,
+                          const std::optional<kernels::ReplaySeed>& replay) {
   Tensor out = Tensor::empty_like(x);
   const int64_t n = x.numel();
   if (x.is_cuda()) {
     LEUKO_CUDA_BRANCH(dispatch_cuda(x, [&](auto tag) {
       using T = decltype(tag);
-      kg::dropout(out.data<T>(), x.data<T>(), n, seed, threshold, scale);
+      kg::dropout(out.data<T>(), x.data<T>(), n, seed, threshold, scale, replay ? &*replay : nullptr);
     }));
   } else {
     dispatch_float(x, "dropout", [&](auto tag) {
@@ -156,6 +162,22 @@ Tensor apply_dropout_mask(const Tensor& x, uint64_t seed, uint64_t threshold, do
     });
   }
   return out;
+}
+
+// While a CUDA graph records the step: where each replay finds its seed. The host's draw is
+// frozen at the capture, so the step must have been seeded by seed_step (the trainer and the
+// bench do), whose seeds the device can recompute for the step each replay runs.
+std::optional<kernels::ReplaySeed> replay_seed(const Tensor& x, const Generator& gen, int64_t draw) {
+#if LEUKO_WITH_CUDA
+  if (x.is_cuda() && cuda::capturing()) {
+    LEUKO_CHECK(gen.step_seeded(), "dropout: a step recorded as a CUDA graph must be seeded with seed_step() ",
+                "(tensor/random.h), or every replay would drop the same elements");
+    return kernels::ReplaySeed{gen.run_seed(), draw, cuda::replay_step()};
+  }
+#else
+  (void)x, (void)gen, (void)draw;
+#endif
+  return std::nullopt;
 }
 }  // namespace
 
@@ -173,14 +195,17 @@ Tensor dropout(const Tensor& x, double p, bool training) {
   if (x.dtype() == DType::bf16 && !x.is_cuda()) return detail::through_float(dropout, x, p, training);
   // One seed per call: the mask is then a pure function of (seed, index), so it needs no
   // storage and the backward recomputes it. p < 1 keeps p * 2^64 below 2^64.
-  const uint64_t seed = default_generator().next_u64();
+  Generator& gen = default_generator();
+  const int64_t draw = gen.draws();
+  const uint64_t seed = gen.next_u64();
+  const std::optional<kernels::ReplaySeed> replay = replay_seed(x, gen, draw);
   const uint64_t threshold = uint64_t(std::ldexp(p, 64));
   const double scale = 1.0 / (1.0 - p);
-  Tensor out = apply_dropout_mask(x, seed, threshold, scale);
+  Tensor out = apply_dropout_mask(x, seed, threshold, scale, replay);
   if (autograd::needs_record({x})) {
     // d(x * mask * scale)/dx = mask * scale: the same dropout applied to the gradient.
-    autograd::record(out, "dropout", {x}, [seed, threshold, scale](const Tensor& g, const std::vector<bool>&) {
-      return std::vector<Tensor>{apply_dropout_mask(g, seed, threshold, scale)};
+    autograd::record(out, "dropout", {x}, [seed, threshold, scale, replay](const Tensor& g, const std::vector<bool>&) {
+      return std::vector<Tensor>{apply_dropout_mask(g, seed, threshold, scale, replay)};
     });
   }
   return out;

@@ -155,7 +155,7 @@ Tensor backward_filter(const Tensor& x, const Tensor& dy, const Conv2dShape& s) 
 // used as it is); the bias is added in float. Saved for the backward: x and that weight (bf16:
 // half the bytes of float32), and the output when it carries the ReLU.
 Tensor conv2d_cuda(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dShape& s, bool relu) {
-  const bool bf = x.dtype() == DType::bf16;
+  [[maybe_unused]] const bool bf = x.dtype() == DType::bf16;  // used by the CUDA branch only
   Tensor out = Tensor::empty({s.N, s.K, s.P, s.Q}, x.dtype(), x.device(), x.memory_format());  // (N, K, P, Q)
   const Tensor w = conv_weight(weight, x.dtype(), x.memory_format());  // (K, Cg, R, S), channels_last: (K, R, S, Cg)
   // The bias runs along K: dimension 1 of (N, K, P*Q), or the last of (N*P*Q, K).

@@ -3,6 +3,9 @@
 #include <cmath>
 
 #include "tensor/autograd.h"
+#if LEUKO_WITH_CUDA
+#include "tensor/cuda/graph.h"
+#endif
 
 namespace leuko::optim {
 
@@ -16,6 +19,37 @@ Optimizer::Optimizer(NamedTensors params) : params_(std::move(params)) {
 
 void Optimizer::zero_grad() {
   for (auto& [name, p] : params_) p.zero_grad();
+}
+
+namespace {
+// True while a CUDA graph records the step (tensor/cuda/graph.h): step() then records the
+// update and leaves the host's part to prepare_replay().
+bool recording() {
+#if LEUKO_WITH_CUDA
+  return cuda::capturing();
+#else
+  return false;
+#endif
+}
+
+// A step that makes the optimizer's buffers (momentum, Adam's moments) as zeros: a graph would
+// zero them again at every replay.
+void check_recordable(bool first) {
+  LEUKO_CHECK(!first || !recording(), "optimizer: a CUDA graph must record a step after the first (the first ",
+              "makes the optimizer's buffers)");
+}
+}  // namespace
+
+void Optimizer::prepare_replay() {
+  steps_++;
+  bool gpu = false;
+  for (const auto& [name, p] : params_) gpu = gpu || p.is_cuda();
+  if (gpu) write_scalars();
+}
+
+float* Optimizer::device_scalars() {
+  if (!scalars_.defined()) scalars_ = Tensor::zeros({kernels::kStepScalars}, DType::f32, Device::CUDA);
+  return scalars_.data<float>();
 }
 
 Tensor& Optimizer::buffer(const std::string& kind, size_t i) {
@@ -84,9 +118,19 @@ SGD::SGD(NamedTensors params, const SGDOptions& options) : Optimizer(std::move(p
   lr_ = options.lr;
 }
 
+kernels::SgdHyper SGD::hyper() const {
+  return {lr_, options_.momentum, options_.dampening, options_.weight_decay, options_.nesterov};
+}
+
+void SGD::write_scalars() {
+#if LEUKO_WITH_CUDA
+  kernels::cuda::write_step_scalars(device_scalars(), hyper());
+#endif
+}
+
 void SGD::step() {
   autograd::NoGradGuard no_grad;
-  kernels::SgdHyper h{lr_, options_.momentum, options_.dampening, options_.weight_decay, options_.nesterov};
+  const kernels::SgdHyper h = hyper();
   const bool momentum = options_.momentum != 0;
   std::vector<kernels::ParamRef> gpu;
   for (size_t i = 0; i < params_.size(); i++) {
@@ -94,6 +138,7 @@ void SGD::step() {
     Tensor g = p.grad();
     if (!g.defined()) continue;
     const bool first = momentum && !has_buffer("momentum_buffer", i);
+    if (p.is_cuda()) check_recordable(first);  // before the buffer is made
     Tensor buf = momentum ? buffer("momentum_buffer", i) : Tensor();
     if (p.is_cuda()) {
       gpu.push_back({p.data<float>(), g.data<float>(), momentum ? buf.data<float>() : nullptr, nullptr, nullptr,
@@ -108,10 +153,11 @@ void SGD::step() {
   }
   if (!gpu.empty()) {
 #if LEUKO_WITH_CUDA
-    kernels::cuda::sgd_update_multi(gpu, h);
+    if (!recording()) write_scalars();
+    kernels::cuda::sgd_update_multi(gpu, h, device_scalars());
 #endif
   }
-  steps_++;
+  if (!recording()) steps_++;
 }
 
 // ---- Adam and AdamW ---------------------------------------------------------------------------
@@ -126,23 +172,34 @@ Adam::Adam(NamedTensors params, const AdamOptions& options, bool decoupled)
   lr_ = options.lr;
 }
 
+kernels::AdamHyper Adam::hyper() const {
+  return {lr_,
+          options_.beta1,
+          options_.beta2,
+          options_.eps,
+          options_.weight_decay,
+          decoupled_,
+          options_.amsgrad,
+          1 - std::pow(options_.beta1, double(steps_)),
+          1 - std::pow(options_.beta2, double(steps_))};
+}
+
+void Adam::write_scalars() {
+#if LEUKO_WITH_CUDA
+  kernels::cuda::write_step_scalars(device_scalars(), hyper());
+#endif
+}
+
 void Adam::step() {
   autograd::NoGradGuard no_grad;
-  steps_++;  // PyTorch counts the step before using it in the bias correction
-  kernels::AdamHyper h{lr_,
-                       options_.beta1,
-                       options_.beta2,
-                       options_.eps,
-                       options_.weight_decay,
-                       decoupled_,
-                       options_.amsgrad,
-                       1 - std::pow(options_.beta1, double(steps_)),
-                       1 - std::pow(options_.beta2, double(steps_))};
+  if (!recording()) steps_++;  // PyTorch counts the step before using it in the bias correction
+  const kernels::AdamHyper h = hyper();
   std::vector<kernels::ParamRef> gpu;
   for (size_t i = 0; i < params_.size(); i++) {
     Tensor& p = params_[i].second;
     Tensor g = p.grad();
     if (!g.defined()) continue;
+    if (p.is_cuda()) check_recordable(!has_buffer("exp_avg", i));  // before the buffers are made
     Tensor m = buffer("exp_avg", i), v = buffer("exp_avg_sq", i);
     Tensor vmax = options_.amsgrad ? buffer("max_exp_avg_sq", i) : Tensor();
     if (p.is_cuda()) {
@@ -158,7 +215,8 @@ void Adam::step() {
   }
   if (!gpu.empty()) {
 #if LEUKO_WITH_CUDA
-    kernels::cuda::adam_update_multi(gpu, h);
+    if (!recording()) write_scalars();
+    kernels::cuda::adam_update_multi(gpu, h, device_scalars());
 #endif
   }
 }

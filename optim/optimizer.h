@@ -31,6 +31,12 @@ class Optimizer {
   int64_t steps() const { return steps_; }
   virtual std::string name() const = 0;
 
+  // For a step recorded as a CUDA graph (tensor/cuda/graph.h). While a graph records, step()
+  // records the update only: the host's part of a step (counting it, writing its learning rate
+  // and bias corrections where the update reads them on the device) is this call's, made
+  // before each replay, after set_lr. On the CPU it only counts the step.
+  void prepare_replay();
+
   // State for a checkpoint: "<buffer>.<param name>" tensors (e.g. "exp_avg.fc.weight") and
   // metadata ("optim.name", "optim.steps", "optim.lr"). load_state checks it fits.
   NamedTensors state() const;
@@ -41,9 +47,14 @@ class Optimizer {
   // The buffer `kind` of parameter i, created as zeros on first use.
   Tensor& buffer(const std::string& kind, size_t i);
   bool has_buffer(const std::string& kind, size_t i) const;
+  // GPU: the step scalars (kernels/optim.h kStepScalars floats) the fused update reads, made on
+  // first use; write_scalars() writes this step's there.
+  float* device_scalars();
+  virtual void write_scalars() = 0;
   NamedTensors params_;
   double lr_ = 0;
   int64_t steps_ = 0;
+  Tensor scalars_;  // (kStepScalars,) float32 on the GPU
 
  private:
   std::map<std::string, std::vector<Tensor>> buffers_;  // kind -> one per parameter
@@ -62,6 +73,8 @@ class SGD : public Optimizer {
   const SGDOptions& options() const { return options_; }
 
  private:
+  kernels::SgdHyper hyper() const;
+  void write_scalars() override;
   SGDOptions options_;
 };
 
@@ -79,6 +92,8 @@ class Adam : public Optimizer {
   const AdamOptions& options() const { return options_; }
 
  private:
+  kernels::AdamHyper hyper() const;  // with the bias corrections of step steps_
+  void write_scalars() override;
   AdamOptions options_;
   bool decoupled_;
 };

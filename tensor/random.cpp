@@ -3,34 +3,26 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/random.h"
+
 namespace leuko {
 
-namespace {
-uint64_t splitmix64(uint64_t& x) {
-  uint64_t z = (x += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-}  // namespace
-
 void Generator::manual_seed(uint64_t seed) {
-  uint64_t x = seed;
-  for (auto& s : s_) s = splitmix64(x);
+  kernels::xoshiro_seed(s_, seed);
   has_spare_ = false;
+  draws_ = 0;
+  stepped_ = false;
+}
+
+void Generator::seed_step(uint64_t run_seed, int64_t step) {
+  manual_seed(kernels::step_seed(run_seed, step));
+  stepped_ = true;
+  run_seed_ = run_seed;
 }
 
 uint64_t Generator::next_u64() {  // xoshiro256**
-  const uint64_t result = rotl(s_[1] * 5, 7) * 9;
-  const uint64_t t = s_[1] << 17;
-  s_[2] ^= s_[0];
-  s_[3] ^= s_[1];
-  s_[1] ^= s_[2];
-  s_[0] ^= s_[3];
-  s_[2] ^= t;
-  s_[3] = rotl(s_[3], 45);
-  return result;
+  draws_++;
+  return kernels::xoshiro_next(s_);
 }
 
 double Generator::uniform() { return double(next_u64() >> 11) * 0x1.0p-53; }
@@ -62,6 +54,7 @@ Generator& default_generator() {
   return g;
 }
 void manual_seed(uint64_t seed) { default_generator().manual_seed(seed); }
+void seed_step(uint64_t run_seed, int64_t step) { default_generator().seed_step(run_seed, step); }
 
 namespace {
 // Draws every value with `draw` (in float64) on the host, in element order, and writes them

@@ -19,20 +19,33 @@ class Generator {
  public:
   explicit Generator(uint64_t seed = 0) { manual_seed(seed); }
   void manual_seed(uint64_t seed);
+  // manual_seed(step_seed(run_seed, step)) (kernels/random.h), remembered as such: a CUDA graph
+  // that records the step can then draw each replay's numbers on the device (layers/activation.cpp).
+  void seed_step(uint64_t run_seed, int64_t step);
   uint64_t next_u64();
   double uniform();              // [0, 1), 53 random bits
   double normal();               // mean 0, std 1 (Box-Muller)
   uint64_t below(uint64_t n);    // uniform integer in [0, n), unbiased
 
+  int64_t draws() const { return draws_; }          // next_u64 calls since the last seeding
+  bool step_seeded() const { return stepped_; }     // last seeded by seed_step
+  uint64_t run_seed() const { return run_seed_; }   // its run_seed
+
  private:
   uint64_t s_[4];
   bool has_spare_ = false;
   double spare_ = 0;
+  int64_t draws_ = 0;
+  bool stepped_ = false;
+  uint64_t run_seed_ = 0;
 };
 
-// The process-wide generator used when none is passed; `leuko train --seed` seeds it.
+// The process-wide generator used when none is passed; `leuko train --seed` seeds it, and
+// before every training step seed_step(seed, step) (so dropout is a function of the seed and
+// the step alone).
 Generator& default_generator();
 void manual_seed(uint64_t seed);
+void seed_step(uint64_t run_seed, int64_t step);
 
 // New tensors of random values.
 Tensor rand(const Shape& shape, Generator& gen = default_generator(), DType dtype = DType::f32,

@@ -5,7 +5,7 @@
 // For float, load and store are the identity, so the float32 kernels compute what they always did.
 #include "kernels/activation.h"
 #include "kernels/cuda/common.cuh"
-#include "tensor/cuda/graph.h"
+#include "kernels/random.h"
 
 namespace leuko::kernels::cuda {
 namespace {
@@ -33,10 +33,9 @@ __global__ void relu_backward_kernel(T* grad_x, const T* grad_out, const T* out,
 
 template <typename T>
 __global__ void dropout_kernel(T* out, const T* x, int64_t n, uint64_t seed, uint64_t threshold, float scale,
-                               const int64_t* replay) {
-  // In a CUDA graph the host's seed is frozen at the capture: mix in the replay's number, so
-  // each replay draws another mask (and its backward, the same replay, the same mask).
-  if (replay != nullptr) seed = dropout_hash(seed, uint64_t(*replay));
+                               ReplaySeed replay) {
+  // In a CUDA graph: the seed of the replay's step, drawn here (a few integer operations).
+  if (replay.step != nullptr) seed = xoshiro_draw(step_seed(replay.run_seed, *replay.step), replay.draw);
   LEUKO_GRID_STRIDE(i, n) out[i] = store<T>(dropout_keep(seed, threshold, uint64_t(i)) ? load(x[i]) * scale : 0.f);
 }
 
@@ -63,10 +62,11 @@ void launch_relu_backward(T* grad_x, const T* grad_out, const T* out, int64_t n)
 }
 
 template <typename T>
-void launch_dropout(T* out, const T* x, int64_t n, uint64_t seed, uint64_t threshold, double scale) {
+void launch_dropout(T* out, const T* x, int64_t n, uint64_t seed, uint64_t threshold, double scale,
+                    const ReplaySeed* replay) {
   if (n == 0) return;
   dropout_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(out, x, n, seed, threshold, float(scale),
-                                                          leuko::cuda::replay_counter());
+                                                          replay != nullptr ? *replay : ReplaySeed{});
   LEUKO_CUDA_LAUNCH_CHECK();
 }
 
@@ -87,11 +87,13 @@ void relu_backward(bf16* grad_x, const bf16* grad_out, const bf16* out, int64_t 
   launch_relu_backward(dev(grad_x), dev(grad_out), dev(out), n);
 }
 
-void dropout(float* out, const float* x, int64_t n, uint64_t seed, uint64_t threshold, double scale) {
-  launch_dropout(out, x, n, seed, threshold, scale);
+void dropout(float* out, const float* x, int64_t n, uint64_t seed, uint64_t threshold, double scale,
+             const ReplaySeed* replay) {
+  launch_dropout(out, x, n, seed, threshold, scale, replay);
 }
-void dropout(bf16* out, const bf16* x, int64_t n, uint64_t seed, uint64_t threshold, double scale) {
-  launch_dropout(dev(out), dev(x), n, seed, threshold, scale);
+void dropout(bf16* out, const bf16* x, int64_t n, uint64_t seed, uint64_t threshold, double scale,
+             const ReplaySeed* replay) {
+  launch_dropout(dev(out), dev(x), n, seed, threshold, scale, replay);
 }
 
 }  // namespace leuko::kernels::cuda

@@ -6,6 +6,7 @@
 // out step after step, so the gradient pointers usually repeat and nothing is copied).
 // A step being recorded as a CUDA graph (tensor/cuda/graph.h) gets a table of its own, written
 // at once and never changed: every replay reads it, whatever eager steps upload later.
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -78,10 +79,11 @@ void upload(Table& t, const std::vector<ParamRef>& params, const ParamRef** d_pa
   *d_chunks = reinterpret_cast<const Chunk*>(static_cast<const unsigned char*>(t.device) + pbytes);
 }
 
-__global__ void sgd_kernel(const ParamRef* params, const Chunk* chunks, float lr, float momentum, float dampening,
-                           float weight_decay, bool nesterov) {
+__global__ void sgd_kernel(const ParamRef* params, const Chunk* chunks, const float* scalars, float momentum,
+                           float dampening, float weight_decay, bool nesterov) {
   const Chunk c = chunks[blockIdx.x];
   const ParamRef r = params[c.param];
+  const float lr = scalars[0];
   const int64_t end = min(r.n, c.offset + kChunk);
   for (int64_t i = c.offset + threadIdx.x; i < end; i += blockDim.x) {
     float d = r.g[i] + weight_decay * r.p[i];
@@ -94,10 +96,11 @@ __global__ void sgd_kernel(const ParamRef* params, const Chunk* chunks, float lr
   }
 }
 
-__global__ void adam_kernel(const ParamRef* params, const Chunk* chunks, float lr, float beta1, float beta2, float eps,
-                            float weight_decay, bool decoupled, bool amsgrad, float step_size, float sqrt_bc2) {
+__global__ void adam_kernel(const ParamRef* params, const Chunk* chunks, const float* scalars, float beta1,
+                            float beta2, float eps, float weight_decay, bool decoupled, bool amsgrad) {
   const Chunk c = chunks[blockIdx.x];
   const ParamRef r = params[c.param];
+  const float lr = scalars[0], step_size = scalars[1], sqrt_bc2 = scalars[2];
   const int64_t end = min(r.n, c.offset + kChunk);
   for (int64_t i = c.offset + threadIdx.x; i < end; i += blockDim.x) {
     float p = r.p[i], d = r.g[i];
@@ -113,30 +116,46 @@ __global__ void adam_kernel(const ParamRef* params, const Chunk* chunks, float l
   }
 }
 
+__global__ void write_scalars_kernel(float* scalars, float a, float b, float c) {
+  scalars[0] = a;
+  scalars[1] = b;
+  scalars[2] = c;
+}
+
 }  // namespace
 
-void sgd_update_multi(const std::vector<ParamRef>& params, const SgdHyper& h) {
+void write_step_scalars(float* scalars, const SgdHyper& h) {
+  write_scalars_kernel<<<1, 1, 0, stream()>>>(scalars, float(h.lr), 0.f, 0.f);
+  LEUKO_CUDA_LAUNCH_CHECK();
+}
+
+void write_step_scalars(float* scalars, const AdamHyper& h) {
+  write_scalars_kernel<<<1, 1, 0, stream()>>>(scalars, float(h.lr), float(h.lr / h.bias_correction1),
+                                               float(std::sqrt(h.bias_correction2)));
+  LEUKO_CUDA_LAUNCH_CHECK();
+}
+
+void sgd_update_multi(const std::vector<ParamRef>& params, const SgdHyper& h, const float* scalars) {
   if (params.empty()) return;
   static Table table;
   const ParamRef* dp;
   const Chunk* dc;
   upload(table, params, &dp, &dc);
   if (table.chunks == 0) return;
-  sgd_kernel<<<table.chunks, kThreads, 0, stream()>>>(dp, dc, float(h.lr), float(h.momentum), float(h.dampening),
+  sgd_kernel<<<table.chunks, kThreads, 0, stream()>>>(dp, dc, scalars, float(h.momentum), float(h.dampening),
                                                       float(h.weight_decay), h.nesterov);
   LEUKO_CUDA_LAUNCH_CHECK();
 }
 
-void adam_update_multi(const std::vector<ParamRef>& params, const AdamHyper& h) {
+void adam_update_multi(const std::vector<ParamRef>& params, const AdamHyper& h, const float* scalars) {
   if (params.empty()) return;
   static Table table;
   const ParamRef* dp;
   const Chunk* dc;
   upload(table, params, &dp, &dc);
   if (table.chunks == 0) return;
-  adam_kernel<<<table.chunks, kThreads, 0, stream()>>>(
-      dp, dc, float(h.lr), float(h.beta1), float(h.beta2), float(h.eps), float(h.weight_decay), h.decoupled, h.amsgrad,
-      float(h.lr / h.bias_correction1), float(std::sqrt(h.bias_correction2)));
+  adam_kernel<<<table.chunks, kThreads, 0, stream()>>>(dp, dc, scalars, float(h.beta1), float(h.beta2), float(h.eps),
+                                                       float(h.weight_decay), h.decoupled, h.amsgrad);
   LEUKO_CUDA_LAUNCH_CHECK();
 }
 

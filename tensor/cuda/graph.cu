@@ -18,36 +18,33 @@ namespace {
 
 bool g_capturing = false;
 int g_live = 0;                      // StepGraphs holding a recorded step
-const int64_t* g_counter = nullptr;  // the recording graph's replay counter
+const int64_t* g_step = nullptr;     // the recording graph's step word
 
-// The first node of every recorded step: one more replay.
-__global__ void count_replay_kernel(int64_t* counter) { *counter += 1; }
+// Before each replay: the step it runs (a kernel, so the value travels with the launch).
+__global__ void set_step_kernel(int64_t* word, int64_t step) { *word = step; }
 
 }  // namespace
 
 bool capturing() { return g_capturing; }
 int live_graphs() { return g_live; }
-const int64_t* replay_counter() { return g_counter; }
+const int64_t* replay_step() { return g_step; }
 
 void StepGraph::capture(const std::function<void()>& step) {
   LEUKO_CHECK(exec_ == nullptr, "CUDA graph: a step is already captured in this graph");
   LEUKO_CHECK(!g_capturing, "CUDA graph: another graph is being captured");
   ensure_available();
-  if (counter_ == nullptr) LEUKO_CUDA_CHECK(cudaMalloc(&counter_, sizeof(int64_t)));
-  LEUKO_CUDA_CHECK(cudaMemsetAsync(counter_, 0, sizeof(int64_t), stream()));
+  if (step_ == nullptr) LEUKO_CUDA_CHECK(cudaMalloc(&step_, sizeof(int64_t)));
   // An error of the work queued before belongs to it, not to the capture: surface it here.
   LEUKO_CUDA_CHECK(cudaStreamSynchronize(stream()));
 
   pool_ = caching_new_pool();
   caching_use_pool(pool_);
   g_capturing = true;
-  g_counter = counter_;
+  g_step = step_;
   std::exception_ptr failure;
   cudaError_t err = cudaStreamBeginCapture(stream(), cudaStreamCaptureModeRelaxed);
   if (err == cudaSuccess) {
     try {
-      count_replay_kernel<<<1, 1, 0, stream()>>>(counter_);
-      LEUKO_CUDA_LAUNCH_CHECK();
       step();
     } catch (...) {
       failure = std::current_exception();
@@ -58,7 +55,7 @@ void StepGraph::capture(const std::function<void()>& step) {
   }
   caching_use_pool(0);
   g_capturing = false;
-  g_counter = nullptr;
+  g_step = nullptr;
   if (failure == nullptr && err == cudaSuccess) {
     cudaGraphExec_t exec = nullptr;
     err = cudaGraphInstantiate(&exec, static_cast<cudaGraph_t>(graph_), 0);
@@ -80,8 +77,10 @@ void StepGraph::capture(const std::function<void()>& step) {
   }
 }
 
-void StepGraph::replay() {
+void StepGraph::replay(int64_t step) {
   LEUKO_CHECK(exec_ != nullptr, "CUDA graph: replay before capture");
+  set_step_kernel<<<1, 1, 0, stream()>>>(step_, step);
+  LEUKO_CUDA_LAUNCH_CHECK();
   LEUKO_CUDA_CHECK(cudaGraphLaunch(static_cast<cudaGraphExec_t>(exec_), stream()));
   replays_++;
 }
@@ -89,14 +88,14 @@ void StepGraph::replay() {
 StepGraph::~StepGraph() {
   // A replay may still run: let it finish before its graph and pool go. Errors are ignored, as
   // in every destructor here (a fault has been or will be reported by the call that saw it).
-  if (exec_ != nullptr || counter_ != nullptr) cudaStreamSynchronize(stream());
+  if (exec_ != nullptr || step_ != nullptr) cudaStreamSynchronize(stream());
   if (exec_ != nullptr) {
     cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(exec_));
     g_live--;
   }
   if (graph_ != nullptr) cudaGraphDestroy(static_cast<cudaGraph_t>(graph_));
   if (pool_ != 0) caching_release_pool(pool_);
-  if (counter_ != nullptr) cudaFree(counter_);
+  if (step_ != nullptr) cudaFree(step_);
   cudaGetLastError();
 }
 

@@ -5,10 +5,12 @@
 // for the host. A graph launches the whole recorded step with one call, so the host's cost
 // per op disappears.
 //
-//   cuda::StepGraph graph;
-//   step(); step();            // warm-up: cuDNN has chosen its algorithms, buffers exist
-//   graph.capture(step);       // records one step; nothing runs
-//   for (...) graph.replay();  // runs it, on the same buffers every time
+//   step(0); step(1);                     // warm-up: cuDNN has chosen its algorithms, buffers exist
+//   graph.capture([&] { step(2); });      // records one step; nothing runs
+//   for (s = 2; ...; s++) {
+//     opt.prepare_replay();               // this step's learning rate, on the device
+//     graph.replay(s);                    // runs the recorded step as step s
+//   }
 //
 // What a replay does is exactly what the recorded step did, on the same addresses, with the
 // same scalars:
@@ -18,12 +20,15 @@
 //   - What the step allocates comes from the graph's private pool (tensor/cuda/allocator.h),
 //     so no other tensor is given those blocks while the graph lives. Tensors the step returns
 //     (the loss, the gradients) hold the values of the latest replay.
-//   - Host values are frozen at the capture: a learning rate set afterwards, Adam's step
-//     count, a seed drawn by the host. Dropout is the exception: its kernels mix
-//     replay_counter(), which each replay increments on the device, into the seed, so every
-//     replay drops other elements (as an eager step would; not the same elements as eager).
-//   - Host-side state the step changes (the optimizer's step count, the generator) changes once,
-//     at the capture, not at each replay.
+//   - Host values are frozen at the capture, except those the step reads from the device:
+//     the optimizer's learning rate and bias corrections (optim/optimizer.h prepare_replay()
+//     writes each step's before its replay), and dropout's seeds: with the step seeded by
+//     seed_step(run_seed, step) (tensor/random.h), dropout draws on the device, from the step
+//     replay(step) names, the seed the host would have drawn (kernels/activation.h
+//     ReplaySeed). So a replay computes what the eager step would, bit for bit.
+//   - Host-side state the step changes (the optimizer's step count, the generator) changes at
+//     the capture as the step's host code runs, not at each replay: prepare_replay() counts the
+//     optimizer's steps.
 // The step must not wait for the GPU (item(), a copy to the host) and must not need a new cuDNN
 // algorithm search or a larger workspace than the warm-up had: those throw, naming the cause.
 #pragma once
@@ -43,8 +48,9 @@ class StepGraph {
   // Records `step` (its kernels are recorded, not run). Throws Error, with nothing recorded,
   // if the step does something capture forbids.
   void capture(const std::function<void()>& step);
-  // Runs the recorded step on leuko's stream, without waiting for it.
-  void replay();
+  // Runs the recorded step as step `step` (what replay_step() reads) on leuko's stream, without
+  // waiting for it.
+  void replay(int64_t step);
   bool captured() const { return exec_ != nullptr; }
   int64_t replays() const { return replays_; }
 
@@ -52,7 +58,7 @@ class StepGraph {
   void* graph_ = nullptr;  // cudaGraph_t
   void* exec_ = nullptr;   // cudaGraphExec_t
   int pool_ = 0;           // the private pool of the step's allocations
-  int64_t* counter_ = nullptr;  // device: the number of replays so far, plus one while one runs
+  int64_t* step_ = nullptr;  // device: the step the replay runs
   int64_t replays_ = 0;
 };
 
@@ -61,8 +67,8 @@ bool capturing();
 // How many StepGraphs hold a recorded step: a buffer one of them may replay on must not be freed
 // while this is above 0 (layers/conv2d.cpp keeps its outgrown cuDNN workspaces).
 int live_graphs();
-// While a StepGraph records: the device counter its replays increment (the dropout kernels read
-// it); otherwise nullptr.
-const int64_t* replay_counter();
+// While a StepGraph records: the device word where each replay finds its step (the dropout
+// kernels read it); otherwise nullptr.
+const int64_t* replay_step();
 
 }  // namespace leuko::cuda

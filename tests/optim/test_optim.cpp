@@ -155,6 +155,18 @@ TEST_CASE("parameters without a gradient are left alone") {
   CHECK(b.to_vector()[0] == 1.0f);
 }
 
+TEST_CASE("prepare_replay is the host's part of a step: it counts the step (and changes no weight)") {
+  // For a CUDA graph's replay (tensor/cuda/graph.h); the device part is held by tests/gpu/test_graph_gpu.cpp.
+  Tensor a = Tensor::ones({3}).set_requires_grad();
+  optim::Adam adam({{"a", a}}, {});
+  a.set_grad(Tensor::ones({3}));
+  adam.step();
+  adam.prepare_replay();
+  CHECK(adam.steps() == 2);
+  CHECK(adam.state_metadata().at("optim.steps") == "2");
+  CHECK(a.to_vector()[0] == doctest::Approx(1.0 - 1e-3));  // one update only
+}
+
 TEST_CASE("bad optimizer settings are refused") {
   Tensor w = Tensor::zeros({2}).set_requires_grad();
   CHECK_THROWS_WITH_AS(optim::SGD({{"w", w}}, {-1.0}), doctest::Contains("negative"), Error);

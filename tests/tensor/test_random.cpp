@@ -10,6 +10,7 @@
 #include <cmath>
 #include <set>
 
+#include "kernels/random.h"
 #include "tensor/random.h"
 
 using namespace leuko;
@@ -50,6 +51,33 @@ TEST_CASE("xoshiro256** seeded by splitmix64: known values") {
   // uniform() is the top 53 bits over 2^53.
   Generator u(42);
   CHECK(u.uniform() == double(0x15780b2e0c2ec716ULL >> 11) * 0x1.0p-53);
+}
+
+TEST_CASE("the generator's arithmetic on its own (kernels/random.h), as the GPU draws it in a CUDA graph") {
+  for (uint64_t seed : {0ULL, 42ULL, 0x9e3779b97f4a7c15ULL}) {
+    CAPTURE(seed);
+    Generator g(seed);
+    for (int64_t k = 0; k < 12; k++) {
+      CHECK(g.draws() == k);
+      CHECK(kernels::xoshiro_draw(seed, k) == g.next_u64());
+    }
+  }
+  // seed_step is manual_seed(step_seed(...)), remembered as such until the next seeding.
+  Generator a(1), b(1);
+  a.seed_step(21, 7);
+  b.manual_seed(kernels::step_seed(21, 7));
+  CHECK(a.step_seeded());
+  CHECK_FALSE(b.step_seeded());
+  CHECK(a.run_seed() == 21);
+  for (int i = 0; i < 5; i++) CHECK(a.next_u64() == b.next_u64());
+  CHECK(a.draws() == 5);
+  a.manual_seed(3);
+  CHECK_FALSE(a.step_seeded());
+  CHECK(a.draws() == 0);
+  // A step's seed depends on the run's seed and the step, and on nothing else.
+  CHECK(kernels::step_seed(21, 7) == kernels::step_seed(21, 7));
+  CHECK(kernels::step_seed(21, 7) != kernels::step_seed(21, 8));
+  CHECK(kernels::step_seed(21, 7) != kernels::step_seed(22, 7));
 }
 
 TEST_CASE("same seed, same numbers; different seeds, different numbers") {

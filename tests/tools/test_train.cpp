@@ -245,6 +245,10 @@ TEST_CASE("bad runs are refused in one line, losing nothing") {
   cli::TrainOptions bad_model = tiny_options(fresh_dir("badmodel"));
   bad_model.config.model = "lenet";
   CHECK_THROWS_WITH_AS(cli::train(bad_model), doctest::Contains("unknown network 'lenet'"), Error);
+  cli::TrainOptions graph_on_cpu = tiny_options(fresh_dir("graphcpu"));  // tiny_options: the CPU
+  graph_on_cpu.graph = true;
+  CHECK_THROWS_WITH_AS(cli::train(graph_on_cpu), doctest::Contains("--graph: CUDA graphs need the GPU"), Error);
+  CHECK_FALSE(fs::exists(graph_on_cpu.run_dir + "/config.json"));
 }
 
 }  // namespace leuko::test

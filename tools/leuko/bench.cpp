@@ -224,7 +224,13 @@ nlohmann::json run_bench(const BenchOptions& o) {
     return l.detach();
   };
   Tensor loss;  // () the last step's loss, detached
-  auto step = [&] { loss = train_step(x, y, *opt); };
+  // Each step seeds its dropout from (seed, step number), as `leuko train` does: so a CUDA
+  // graph's replay of step k drops what the eager step k would (tensor/cuda/graph.h).
+  int64_t step_index = 0;
+  auto step = [&] {
+    seed_step(o.seed, step_index++);
+    loss = train_step(x, y, *opt);
+  };
 
   // Out of memory at the first step: the largest batch that fits, found by trying pairs of real
   // steps (each with a fresh optimizer, whose buffers are part of what must fit), then one line as
@@ -285,14 +291,20 @@ nlohmann::json run_bench(const BenchOptions& o) {
 #if LEUKO_WITH_CUDA
   cuda::StepGraph graph;
   if (o.graph) {
+    const int64_t recorded = step_index;
     try {
       graph.capture(step);
     } catch (const Error& e) {
       throw Error("bench: --graph: " + std::string(e.what()));
     }
+    step_index = recorded;  // the capture ran nothing: step `recorded` is still the next
     empty_cuda_cache();
   }
-  auto timed_step = [&] { o.graph ? graph.replay() : step(); };
+  auto timed_step = [&] {
+    if (!o.graph) return step();
+    opt->prepare_replay();  // the update's learning rate on the device, as the eager step writes it
+    graph.replay(step_index++);
+  };
 #else
   auto timed_step = step;
 #endif

@@ -18,7 +18,7 @@ struct Flags {
   int64_t split_seed = 0;
   double lr = 0, momentum = 0, weight_decay = 0, label_smoothing = 0, crop_scale = 0;
   bool class_weights = false, no_class_weights = false, force = false, skip_bad = false, quiet = false;
-  bool deterministic = false;
+  bool deterministic = false, graph = false;
 };
 }  // namespace
 
@@ -61,6 +61,9 @@ void register_train(CLI::App& app) {
   cmd->add_flag("--deterministic", f.deterministic,
                 "GPU: the same losses and weights, bit for bit, on every run with the same seed (cuDNN's "
                 "algorithms chosen by heuristics instead of timing; the CPU always is)");
+  cmd->add_flag("--graph", f.graph,
+                "GPU: record the training step once as a CUDA graph and replay it (the same numbers, "
+                "less host work per step)");
   cmd->add_option("--out", f.out, "Run folder (default runs/<model>-<date>-<time>)");
   cmd->add_option("--resume", f.resume, "Continue the run in this folder where it stopped");
   cmd->add_option("--init", f.init, "Start from these weights (e.g. from tools/torch_export.py)");
@@ -113,6 +116,7 @@ void register_train(CLI::App& app) {
     o.force = f.force;
     o.skip_bad = f.skip_bad;
     o.quiet = f.quiet;
+    o.graph = f.graph;
     o.extend = given("--epochs");
     if (!f.resume.empty() && !given("--data")) o.config.data.clear();  // keep the run's own folder
     TrainResult r = train(o);

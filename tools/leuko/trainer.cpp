@@ -24,6 +24,7 @@
 #include "tensor/safetensors.h"
 #include "tools/leuko/checkpoint_writer.h"
 #include "tools/leuko/evaluate.h"
+#include "tools/leuko/graph_step.h"
 #include "tools/leuko/plot.h"
 #include "tools/leuko/progress.h"
 #include "tools/leuko/step_readback.h"
@@ -59,15 +60,6 @@ struct SignalScope {
     std::signal(SIGTERM, old_term);
   }
 };
-
-// The seed of step `step`'s randomness (dropout): a function of the run's seed and the step
-// alone, so a resumed run draws exactly what an uninterrupted one would.
-uint64_t step_seed(uint64_t seed, int64_t step) {
-  uint64_t z = seed * 0x9E3779B97F4A7C15ULL + uint64_t(step) + 0x632BE59BD9B4E019ULL;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
 
 std::string default_run_dir(const std::string& model) {
   std::time_t t = std::time(nullptr);
@@ -262,6 +254,7 @@ TrainResult train(const TrainOptions& options) {
   // with bf16 activations.
   PrecisionScope precision_scope(parse_precision(cfg.precision));
   DeterministicScope deterministic_scope(cfg.deterministic);
+  LEUKO_CHECK(!options.graph || device == Device::CUDA, "--graph: CUDA graphs need the GPU; this run is on the CPU");
   LEUKO_CHECK(cfg.epochs >= 1, "--epochs: ", cfg.epochs, " is not a number of epochs");
   LEUKO_CHECK(cfg.batch >= 2, "--batch: ", cfg.batch, " is too small (batch norm needs at least 2 images)");
   LEUKO_CHECK(cfg.input >= 32, "--input: ", cfg.input, " pixels is too small");
@@ -363,11 +356,19 @@ TrainResult train(const TrainOptions& options) {
   // tools/leuko/step_readback.h) and 0 is returned. Without, the loss is read before the backward
   // and returned, and with `stop_on_nan` a non-finite one returns there (the update would spread
   // it into every weight), with *logits set to the main logits when asked for.
+  // The forward and the loss: the main logits first in *outs, then the auxiliary ones.
+  auto forward_loss = [&](const Tensor& images, const Tensor& labels, std::vector<Tensor>* outs) {
+    *outs = net->forward_train(images);
+    Tensor loss = cross_entropy((*outs)[0], labels, ce);
+    for (size_t i = 1; i < outs->size(); i++) {
+      loss = add(loss, mul(cross_entropy((*outs)[i], labels, ce), aux_w[i - 1]));
+    }
+    return loss;
+  };
   auto run_step = [&](const Tensor& images, const Tensor& labels, Tensor* logits, StepReadback* readback,
                       bool stop_on_nan) {
-    std::vector<Tensor> outs = net->forward_train(images);
-    Tensor loss = cross_entropy(outs[0], labels, ce);
-    for (size_t i = 1; i < outs.size(); i++) loss = add(loss, mul(cross_entropy(outs[i], labels, ce), aux_w[i - 1]));
+    std::vector<Tensor> outs;
+    Tensor loss = forward_loss(images, labels, &outs);
     if (options.nan_at_step == st.step + 1) loss = mul(loss, std::numeric_limits<double>::quiet_NaN());
     const double value = readback != nullptr ? 0.0 : loss.item();
     if (stop_on_nan && !std::isfinite(value)) return value;
@@ -378,6 +379,23 @@ TrainResult train(const TrainOptions& options) {
     if (logits != nullptr) *logits = outs[0].detach();
     return value;
   };
+
+  // --graph: the later steps replay the step recorded as a CUDA graph. (Not with the NaN test
+  // hook, which changes one step.)
+  std::unique_ptr<GraphStep> graph;
+  if (options.graph) {
+    if (options.nan_at_step == 0) {
+      graph = std::make_unique<GraphStep>([&](const Tensor& images, const Tensor& labels, Tensor* loss, Tensor* logits) {
+        std::vector<Tensor> outs;
+        Tensor l = forward_loss(images, labels, &outs);
+        l.backward();
+        opt->step();
+        opt->zero_grad();
+        *loss = l.detach();
+        *logits = outs[0].detach();
+      });
+    }
+  }
 
   // The first two steps of the process find out whether the batch fits: the first makes the
   // optimizer's state (momentum, Adam's moments), which the second holds while its activations
@@ -511,7 +529,7 @@ TrainResult train(const TrainOptions& options) {
     auto t0 = std::chrono::steady_clock::now();
     int64_t images_timed = 0;
     while (loader.next(b)) {
-      manual_seed(step_seed(cfg.seed, st.step));
+      seed_step(cfg.seed, st.step);  // the step's dropout: a function of (seed, step) alone
       opt->set_lr(sched.lr_at(cfg.lr, st.step, steps_per_epoch, cfg.epochs));
       InFlight now{st.step + 1, epoch + 1, st.batch + 1, batch_labels(b), int(st.step % 2)};
       if (checked < kCheckedSteps) {  // read at once: these steps also probe the memory
@@ -520,7 +538,13 @@ TrainResult train(const TrainOptions& options) {
         if (!std::isfinite(value)) throw nan_error(value, now);
         account(value, logits.to_vector(), now.labels);
       } else {
-        run_step(b.images, b.labels, nullptr, &readbacks[now.slot], true);
+        StepReadback& readback = readbacks[now.slot];
+        if (graph && graph->run(b.images, b.labels, st.step, *opt)) {
+          readback.start(graph->loss(), graph->logits());
+        } else {
+          if (graph) seed_step(cfg.seed, st.step);  // a capture that failed drew the step's seeds
+          run_step(b.images, b.labels, nullptr, &readback, true);
+        }
         settle();  // the step before: its numbers are on the host once it has run
         in_flight = std::move(now);
       }
@@ -541,6 +565,7 @@ TrainResult train(const TrainOptions& options) {
                        static_cast<long long>(st.batch), dir.c_str());
         }
         result.state = st;
+        result.graph_steps = graph ? graph->replays() : 0;
         result.interrupted = true;
         return result;
       }
@@ -586,12 +611,14 @@ TrainResult train(const TrainOptions& options) {
     if (g_stop) {  // Ctrl-C during validation: the epoch is complete and saved
       writer.wait();
       result.state = st;
+      result.graph_steps = graph ? graph->replays() : 0;
       result.interrupted = true;
       return result;
     }
   }
   writer.wait();
   result.state = st;
+  result.graph_steps = graph ? graph->replays() : 0;
 
   // ---- The test split, with the best checkpoint ------------------------------------------------
   if (options.test_at_end && sets.test.size() > 0 && fs::exists(dir + "/best.safetensors")) {

@@ -44,6 +44,7 @@ struct TrainOptions {
   int64_t stop_after = 0;   // stop as Ctrl-C would after this many optimizer steps (0: never)
   bool test_at_end = true;  // evaluate the best checkpoint on the test split at the end
   int64_t nan_at_step = 0;  // tests: this optimizer step's loss (1-based, counted over the run) becomes NaN
+  bool graph = false;       // GPU: replay the step recorded as a CUDA graph (tools/leuko/graph_step.h)
 };
 
 struct TrainResult {
@@ -52,6 +53,7 @@ struct TrainResult {
   bool interrupted = false;  // stopped by a signal or stop_after; resumable
   double test_metric = 0;    // the best checkpoint's test metric (config.best_metric), when tested
   std::string summary;       // the final report that was printed
+  int64_t graph_steps = 0;   // with --graph: the steps this process ran as CUDA graph replays
 };
 
 TrainResult train(const TrainOptions& options);
