@@ -32,11 +32,11 @@ bool recording() {
 #endif
 }
 
-// A step that makes the optimizer's buffers (momentum, Adam's moments) as zeros: a graph would
-// zero them again at every replay.
-void check_recordable(bool first) {
-  LEUKO_CHECK(!first || !recording(), "optimizer: a CUDA graph must record a step after the first (the first ",
-              "makes the optimizer's buffers)");
+// A step that makes the optimizer's state (momentum, Adam's moments, the device step scalars)
+// as zeros: a graph would zero it again at every replay.
+void check_recordable(bool makes_state) {
+  LEUKO_CHECK(!makes_state || !recording(), "optimizer: a CUDA graph must record a step after the first (the ",
+              "first makes the optimizer's buffers)");
 }
 }  // namespace
 
@@ -138,7 +138,7 @@ void SGD::step() {
     Tensor g = p.grad();
     if (!g.defined()) continue;
     const bool first = momentum && !has_buffer("momentum_buffer", i);
-    if (p.is_cuda()) check_recordable(first);  // before the buffer is made
+    if (p.is_cuda()) check_recordable(first || !scalars_.defined());  // before anything is made
     Tensor buf = momentum ? buffer("momentum_buffer", i) : Tensor();
     if (p.is_cuda()) {
       gpu.push_back({p.data<float>(), g.data<float>(), momentum ? buf.data<float>() : nullptr, nullptr, nullptr,
@@ -199,7 +199,7 @@ void Adam::step() {
     Tensor& p = params_[i].second;
     Tensor g = p.grad();
     if (!g.defined()) continue;
-    if (p.is_cuda()) check_recordable(!has_buffer("exp_avg", i));  // before the buffers are made
+    if (p.is_cuda()) check_recordable(!has_buffer("exp_avg", i) || !scalars_.defined());  // before anything is made
     Tensor m = buffer("exp_avg", i), v = buffer("exp_avg_sq", i);
     Tensor vmax = options_.amsgrad ? buffer("max_exp_avg_sq", i) : Tensor();
     if (p.is_cuda()) {

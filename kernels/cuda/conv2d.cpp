@@ -370,6 +370,9 @@ void convolve(const Conv2dShape& s, cudnnDataType_t type, const Buffers& b, Work
   try {
     space = ws(choice.workspace);
   } catch (const OutOfMemory&) {  // this time only: the cached choice stays for later calls
+    // A graph would record the fallback for every replay, and compute other bits than the eager
+    // step: let the capture fail instead (the trainer then goes on eagerly).
+    if (leuko::cuda::capturing()) throw;
     choice = settle<Dir>(h, plan->desc, Dir::kFallback, math_type(type), 0);
     space = ws(choice.workspace);
   }

@@ -83,7 +83,14 @@ cublasHandle_t cublas() {
   static std::once_flag once;
   std::call_once(once, [] {
     LEUKO_CUBLAS_CHECK(cublasCreate(&context().cublas));
-    LEUKO_CUBLAS_CHECK(cublasSetStream(context().cublas, stream()));
+    LEUKO_CUBLAS_CHECK(cublasSetStream(context().cublas, stream()));  // (resets the workspace: first)
+    // A workspace of its own for the process, cuBLAS's advice for Hopper (32 MiB), set once: so
+    // an eager step and a CUDA graph's replay of it (tensor/cuda/graph.h) use the same one, and
+    // a recorded cuBLAS call allocates nothing (without it cuBLAS may allocate inside a capture).
+    constexpr size_t kWorkspace = size_t(32) << 20;
+    void* workspace = nullptr;
+    LEUKO_CUDA_CHECK(cudaMalloc(&workspace, kWorkspace));  // never freed: the handle lives as long
+    LEUKO_CUBLAS_CHECK(cublasSetWorkspace(context().cublas, workspace, kWorkspace));
   });
   return context().cublas;
 }

@@ -36,6 +36,10 @@ void StepGraph::capture(const std::function<void()>& step) {
   if (step_ == nullptr) LEUKO_CUDA_CHECK(cudaMalloc(&step_, sizeof(int64_t)));
   // An error of the work queued before belongs to it, not to the capture: surface it here.
   LEUKO_CUDA_CHECK(cudaStreamSynchronize(stream()));
+  // The graph's pool takes its blocks from the driver, and while it records the shared cache
+  // cannot be emptied (that synchronises): hand the cache back now, or a step that fits eagerly
+  // could need twice its memory here.
+  caching_empty();
 
   pool_ = caching_new_pool();
   caching_use_pool(pool_);
@@ -62,6 +66,9 @@ void StepGraph::capture(const std::function<void()>& step) {
     exec_ = exec;
     // The graph's first launch uploads it to the device: do that now, not in the first replay.
     if (err == cudaSuccess) err = cudaGraphUpload(exec, stream());
+    // Copies made outside the stream while it recorded (the optimizer's table: kernels/cuda/optim.cu)
+    // may still be in flight on the default stream, which leuko's stream does not wait for.
+    if (err == cudaSuccess) err = cudaDeviceSynchronize();
     if (err == cudaSuccess) g_live++;
   }
   if (failure != nullptr || err != cudaSuccess) {

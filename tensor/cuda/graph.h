@@ -29,8 +29,12 @@
 //   - Host-side state the step changes (the optimizer's step count, the generator) changes at
 //     the capture as the step's host code runs, not at each replay: prepare_replay() counts the
 //     optimizer's steps.
-// The step must not wait for the GPU (item(), a copy to the host) and must not need a new cuDNN
-// algorithm search or a larger workspace than the warm-up had: those throw, naming the cause.
+// The step must not wait for the GPU (item(), a copy to the host), need a new cuDNN algorithm
+// search (a convolution shape the warm-up did not run), draw dropout seeds without seed_step,
+// or make optimizer state (its first step): those throw, naming the cause, and nothing is
+// recorded. The caller clears what the step's host code left (gradients, see
+// tools/leuko/graph_step.cpp) before going on eagerly. Before recording, the shared cache is
+// handed back to the driver: the graph's pool takes fresh blocks.
 #pragma once
 
 #include <cstdint>

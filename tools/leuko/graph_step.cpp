@@ -30,6 +30,9 @@ bool GraphStep::run(const Tensor& images, const Tensor& labels, int64_t step, op
     } catch (const Error& e) {  // out of memory included: the eager step fitted, it goes on
       std::fprintf(stderr, "leuko: --graph: the training step could not be recorded as a CUDA graph (%s); "
                            "training goes on without one\n", e.what());
+      // A backward that was recorded, never run, left gradients that hold nothing: the eager
+      // step would add to them.
+      optimizer.zero_grad();
       failed_ = true;
       images_ = labels_ = loss_ = logits_ = Tensor();
       return false;
