@@ -351,11 +351,6 @@ TrainResult train(const TrainOptions& options) {
   }
 
   // ---- One step ------------------------------------------------------------------------------
-  // Forward (with the auxiliary heads), loss, backward, update. With `readback`, nothing waits:
-  // the loss and the main logits are copied to the host behind the step (read one step later,
-  // tools/leuko/step_readback.h) and 0 is returned. Without, the loss is read before the backward
-  // and returned, and with `stop_on_nan` a non-finite one returns there (the update would spread
-  // it into every weight), with *logits set to the main logits when asked for.
   // The forward and the loss: the main logits first in *outs, then the auxiliary ones.
   auto forward_loss = [&](const Tensor& images, const Tensor& labels, std::vector<Tensor>* outs) {
     *outs = net->forward_train(images);
@@ -365,6 +360,12 @@ TrainResult train(const TrainOptions& options) {
     }
     return loss;
   };
+
+  // Forward (with the auxiliary heads), loss, backward, update. With `readback`, nothing waits:
+  // the loss and the main logits are copied to the host behind the step (read one step later,
+  // tools/leuko/step_readback.h) and 0 is returned. Without, the loss is read before the backward
+  // and returned, and with `stop_on_nan` a non-finite one returns there (the update would spread
+  // it into every weight), with *logits set to the main logits when asked for.
   auto run_step = [&](const Tensor& images, const Tensor& labels, Tensor* logits, StepReadback* readback,
                       bool stop_on_nan) {
     std::vector<Tensor> outs;
