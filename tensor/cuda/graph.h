@@ -26,9 +26,9 @@
 //     seed_step(run_seed, step) (tensor/random.h), dropout draws on the device, from the step
 //     replay(step) names, the seed the host would have drawn (kernels/activation.h
 //     ReplaySeed). So a replay computes what the eager step would, bit for bit.
-//   - Host-side state the step changes (the optimizer's step count, the generator) changes at
-//     the capture as the step's host code runs, not at each replay: prepare_replay() counts the
-//     optimizer's steps.
+//   - Host-side state the step's code changes (the generator's draws) changes once, at the
+//     capture, not at each replay. The optimizer does not count a recorded step: its
+//     prepare_replay() counts each replayed one.
 // The step must not wait for the GPU (item(), a copy to the host), need a new cuDNN algorithm
 // search (a convolution shape the warm-up did not run), draw dropout seeds without seed_step,
 // or make optimizer state (its first step): those throw, naming the cause, and nothing is
