@@ -103,4 +103,12 @@ inline void check_bf16_gpu_matches_cpu(const std::function<Tensor(const std::vec
   }
 }
 
+// set_deterministic(true) for a scope (cuDNN's choices by heuristics, without atomics: the same
+// bits on every call), then the setting before.
+struct DeterministicScope {
+  bool was = deterministic();
+  DeterministicScope() { set_deterministic(true); }
+  ~DeterministicScope() { set_deterministic(was); }
+};
+
 }  // namespace leuko::test

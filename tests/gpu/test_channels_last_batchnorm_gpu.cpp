@@ -102,10 +102,14 @@ TEST_CASE("batch_norm, channels_last x: the GPU gives the same bits on every run
     INFO(dtype_name(dtype));
     std::vector<std::vector<float>> runs;
     for (int r = 0; r < 2; r++) {
-      Tensor x = test::leaf(x0.cuda().to(dtype).to(MemoryFormat::channels_last));
+      // A float32 leaf (bf16 tensors cannot require grad), converted: bf16 keeps channels_last,
+      // and the gradient comes back through the conversion as float32 channels_last.
+      Tensor x = test::leaf(x0.cuda().to(MemoryFormat::channels_last));
+      Tensor in = x.to(dtype);
       Tensor w = test::leaf(Tensor::ones({40}, DType::f32, Device::CUDA));
       Tensor rm = Tensor::zeros({40}, DType::f32, Device::CUDA), rv = Tensor::ones({40}, DType::f32, Device::CUDA);
-      Tensor y = batch_norm_relu(x, w, Tensor(), rm, rv, true);
+      REQUIRE(in.is_channels_last());
+      Tensor y = batch_norm_relu(in, w, Tensor(), rm, rv, true);
       y.backward(g0.cuda().to(dtype).to(MemoryFormat::channels_last));
       REQUIRE(x.grad().is_channels_last());
       std::vector<float> all = y.to_vector();

@@ -107,11 +107,6 @@ void check_same_state(Stepper& a, Stepper& b) {
   CHECK(a.opt->steps() == b.opt->steps());
 }
 
-struct DeterministicScope {  // heuristic cuDNN choices without atomics: the same bits every call
-  DeterministicScope() { set_deterministic(true); }
-  ~DeterministicScope() { set_deterministic(false); }
-};
-
 // Steps 0 and 1 eager on both; then the eager one goes on eagerly and the other records step 2
 // and replays steps 2 to 7; compared after steps 4 and 7.
 void check_replays_match_eager(const std::string& model, int64_t side, Precision precision, bool adam) {
