@@ -88,6 +88,19 @@ void conv2d_backward_filter(bf16* dw, const bf16* x, const bf16* dy, const Conv2
 // How many algorithm searches have run so far (one per new geometry, precision and direction):
 // a second call with the same geometry must not search again.
 int64_t conv2d_algorithm_searches();
+
+// Which cuDNN interface runs the convolutions: the legacy cudnnConvolution* calls (eight fixed
+// algorithms per direction, kernels/cuda/conv2d.cpp), or the graph (backend) API, whose engines
+// cuDNN's heuristics offer and benchmark mode times (kernels/cuda/conv2d_graph.cpp). A
+// convolution the graph API has no engine for runs the legacy way. LEUKO_CUDNN_API=graph or
+// legacy (the default until a GPU run measures the graph API), read once; set_conv_api overrides
+// it for the convolutions that follow (each interface keeps its own choices).
+enum class ConvApi { legacy, graph };
+ConvApi conv_api();
+void set_conv_api(ConvApi api);
+// How many convolution directions (geometry, type, direction) the graph API has planned: tests
+// check that it ran rather than handing every call to the legacy path.
+int64_t conv2d_graph_plans();
 }  // namespace cuda
 
 }  // namespace leuko::kernels

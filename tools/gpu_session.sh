@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # What a 15-minute GPU session runs to measure what the sessions without a GPU built
-# (docs/PERFORMANCE.md versions 1 to 8, docs/RESULTS.md). Steps:
+# (docs/PERFORMANCE.md, docs/RESULTS.md). Steps:
 #   1. tools/gpu_check.sh -L gpu --no-equivalence --profile: the build, the GPU tests, and the
 #      speed table against PyTorch with both sides' op-by-op profiles (bench/profile.md), the
 #      table capped at GPU_SESSION_BENCH seconds (default 200);
@@ -9,22 +9,26 @@
 #      worth to it), about 2 minutes;
 #   1c. version 11: `leuko bench --graph` (the step replayed as one CUDA graph) beside the eager
 #      step, same cells, same call, into the log (about 2 minutes);
+#   1d. version 12: the convolutions through cuDNN's graph API (LEUKO_CUDNN_API=graph) beside
+#      the legacy calls, eager and as a CUDA graph, eight cells (about 4 minutes);
 #   2. tools/reproduce.sh --models $GPU_SESSION_MODELS (default resnet50,alexnet: the two rows
 #      short of the study) within GPU_SESSION_REPRO seconds (default 200), run folders on tmpfs,
 #      then packed without their checkpoints into $OUT/runs.tgz (the device tool brings back
 #      only a few files from $OUT). Step 2 needs step 1's build (build-gpu/).
-# GPU_SESSION_STEPS picks the steps (default "1 1b 1c 2"). A device call may run 10 minutes and a
-# session has 15 in all, the machine's start included, so run it as two calls, the second at
-# once (the machine is given back after 30 s idle, and a fresh one has no build-gpu/):
+# GPU_SESSION_STEPS picks the steps (default "1 1d 1c 2"; 1b was measured on 2026-11-27 and is
+# kept for comparisons). A device call may run 10 minutes and a session has 15 in all, the
+# machine's start included, so run it as two calls, the second at once (the machine is given
+# back after 30 s idle, and a fresh one has no build-gpu/). On 2026-11-27 (H200) step 1 took
+# 296 s (build 55, tests 66, table 175), 1b 46 s, 1c 26 s, step 2 53 to 111 s a network.
 #   ../shared/tools/stage-gpu-inputs --data            # here: stb and the images into .gpu/
-#   run: GPU_SESSION_STEPS="1 1b" OUT=$OUT tools/gpu_session.sh     carry [".gpu"], timeout_s 600
+#   run: GPU_SESSION_STEPS="1 1d" OUT=$OUT tools/gpu_session.sh     carry [".gpu"], timeout_s 600
 #   run: GPU_SESSION_STEPS="1c 2" OUT=$OUT tools/gpu_session.sh      (if status leaves 4 minutes)
 # Run from the repository root. Every step runs even when one before it failed; the exit
-# status is 1 if any failed. The device tool brings back at most 8 files from $OUT: steps 1 and
-# 1b write 7 (build.log, demo.log, ctest.log, bench.log, bench/bench.md, bench/bench.json,
+# status is 1 if any failed. The device tool brings back at most 8 files from $OUT: step 1
+# writes 7 (build.log, demo.log, ctest.log, bench.log, bench/bench.md, bench/bench.json,
 # bench/profile.md; bench_compare.py rewrites the last three after every cell, so a call cut
-# off at its limit still returns the cells it finished), step 1c one (graph.log), step 2 one
-# (runs.tgz). Add no others.
+# off at its limit still returns the cells it finished), steps 1c and 1d one each (graph.log,
+# cudnn_api.log), step 2 one (runs.tgz); 1b prints only. Never more than 8 in one call.
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out=${OUT:-$root/gpu-session}
@@ -32,7 +36,7 @@ mkdir -p "$out"
 start=$(date +%s)
 rc=0
 
-steps=" ${GPU_SESSION_STEPS:-1 1b 1c 2} "
+steps=" ${GPU_SESSION_STEPS:-1 1d 1c 2} "
 want() { [[ "$steps" == *" $1 "* ]]; }
 
 if want 1; then
@@ -90,6 +94,30 @@ for cell in googlenet:bf16 googlenet:tf32 alexnet:bf16 resnet50:bf16; do
 done
 exit $fail) 2>&1 | tee "$out/graph.log" || rc=1
 echo "(step 1c: $(($(date +%s) - start)) s)"
+fi
+
+if want 1d; then
+echo
+echo "== 1d. cuDNN's graph API (LEUKO_CUDNN_API=graph, version 12) beside the legacy calls =="
+# docs/PERFORMANCE.md version 12: the convolutions through the graph API's engines. Version 11's
+# profile had leuko's bf16 channels_last convolutions at 2.5 to 5.5 times PyTorch's time. Legacy
+# eager, graph API eager, graph API with the step as a CUDA graph; same call, same card.
+leuko_bin="${LEUKO_BUILD_DIR:-$root/build-gpu}/leuko"
+(fail=0
+for cell in googlenet:bf16:64 resnet50:bf16:64 vgg16:bf16:64 alexnet:bf16:64 vgg16:tf32:64 resnet50:tf32:64 \
+    googlenet:tf32:64 resnet50:bf16:256; do
+  IFS=: read -r model precision batch <<<"$cell"
+  for mode in legacy graph-api graph-api+--graph; do
+    echo "-- $cell $mode"
+    api=legacy flag=""
+    [ "$mode" != legacy ] && api=graph
+    [ "$mode" = "graph-api+--graph" ] && flag="--graph"
+    LEUKO_CUDNN_API=$api timeout 90 "$leuko_bin" bench --model "$model" --batch "$batch" --precision "$precision" \
+      --warmup 3 --steps 5 --windows 3 $flag 2>&1 | grep -E "images/s|memory|rror|^leuko:" || fail=1
+  done
+done
+exit $fail) 2>&1 | tee "$out/cudnn_api.log" || rc=1
+echo "(step 1d: $(($(date +%s) - start)) s)"
 fi
 
 if want 2; then

@@ -32,6 +32,7 @@
 // chosen algorithm. The search times the algorithms in a scratch of its own, freed after it.
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <climits>
 #include <cstdlib>
 #include <map>
@@ -42,6 +43,8 @@
 #include <vector>
 
 #include "kernels/conv2d.h"
+#include "kernels/cuda/conv2d_graph.h"
+#include "kernels/cuda/search_scratch.h"
 #include "tensor/allocator.h"
 #include "tensor/cuda/check_cuda.h"
 #include "tensor/cuda/context.h"
@@ -72,6 +75,17 @@ bool benchmark() {
     return env == nullptr || std::string(env) != "0";
   }();
   return on && !deterministic();
+}
+
+// LEUKO_CUDNN_API, read once (kernels/conv2d.h); set_conv_api writes over it.
+std::atomic<int>& api_setting() {
+  static std::atomic<int> api{[] {
+    const char* env = std::getenv("LEUKO_CUDNN_API");
+    if (env == nullptr || *env == '\0' || std::string(env) == "legacy") return int(ConvApi::legacy);
+    LEUKO_CHECK(std::string(env) == "graph", "LEUKO_CUDNN_API: '", env, "' is not graph or legacy");
+    return int(ConvApi::graph);
+  }()};
+  return api;
 }
 
 cudnnMathType_t math_type(cudnnDataType_t type) {
@@ -276,30 +290,11 @@ Cache& cache() {
   return *c;
 }
 
-// The scratch an algorithm search times the algorithms in: a block of its own from the caching
-// allocator, handed back when the search ends; none (bytes = 0) when the memory is not there.
-// Not the caller's workspace: that one is kept for every later step, so it must grow only to
-// what the chosen algorithms use. (Version 0 searched in it: the largest workspace any
-// algorithm asked for, up to the 1 GiB cap, stayed live for the whole run. AlexNet's peak was
-// 1.6 GiB on the GPU against 0.9 GiB of tensors on the CPU.) PyTorch's benchmark mode, too,
-// frees its search workspace.
-struct SearchScratch {
-  void* ptr = nullptr;
-  size_t bytes = 0;
-  explicit SearchScratch(size_t want) {
-    if (want == 0) return;
-    try {
-      ptr = device_alloc(Device::CUDA, want);
-      bytes = want;
-    } catch (const OutOfMemory&) {
-    }
-  }
-  ~SearchScratch() {
-    if (ptr != nullptr) device_free(Device::CUDA, ptr, bytes);
-  }
-  SearchScratch(const SearchScratch&) = delete;
-  SearchScratch& operator=(const SearchScratch&) = delete;
-};
+// The algorithm search times in a SearchScratch (kernels/cuda/search_scratch.h), not in the
+// caller's workspace. (Version 0 searched in it: the largest workspace any algorithm asked for,
+// up to the 1 GiB cap, stayed live for the whole run. AlexNet's peak was 1.6 GiB on the GPU
+// against 0.9 GiB of tensors on the CPU.) PyTorch's benchmark mode, too, frees its search
+// workspace.
 
 // The workspace `algo` needs with math type `math` (set on the descriptor), as a Choice.
 template <class Dir>
@@ -349,6 +344,10 @@ Choice choose(cudnnHandle_t h, const Descriptors& d, const Buffers& b) {
 template <class Dir>
 void convolve(const Conv2dShape& s, cudnnDataType_t type, const Buffers& b, Workspace ws) {
   if (s.N == 0) return;  // an empty batch: nothing to compute (cuDNN rejects empty tensors)
+  if (conv_api() == ConvApi::graph &&
+      graph_api::convolve(Dir::kIndex, s, type, b.a, b.b, b.out, workspace_cap(), benchmark(), ws)) {
+    return;
+  }
   cudnnHandle_t h = leuko::cuda::cudnn();
   Cache& c = cache();
   std::lock_guard<std::mutex> lock(c.mutex);
@@ -415,7 +414,11 @@ void conv2d_backward_filter(bf16* dw, const bf16* x, const bf16* dy, const Conv2
 int64_t conv2d_algorithm_searches() {
   Cache& c = cache();
   std::lock_guard<std::mutex> lock(c.mutex);
-  return c.searches;
+  return c.searches + graph_api::searches();
 }
+
+ConvApi conv_api() { return ConvApi(api_setting().load()); }
+void set_conv_api(ConvApi api) { api_setting().store(int(api)); }
+int64_t conv2d_graph_plans() { return graph_api::plans(); }
 
 }  // namespace leuko::kernels::cuda

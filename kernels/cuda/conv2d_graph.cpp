@@ -1,0 +1,403 @@
+// CUDA convolution through cuDNN's graph (backend) API: the other way in, beside the legacy
+// cudnnConvolution* calls of kernels/cuda/conv2d.cpp, chosen by LEUKO_CUDNN_API=graph.
+//
+// Why a second way: the legacy calls pick among eight fixed "algorithms" per direction. cuDNN 9
+// keeps them, but its newer kernels (the Hopper tensor-core engines for NHWC bf16 among them) are
+// engines of the graph API, reached through its heuristics. On an H200, leuko's bf16
+// channels_last convolutions (legacy Find) ran 2.5 to 5.5 times as long as PyTorch's (graph API)
+// on the same cuDNN (docs/PERFORMANCE.md, version 11's profile).
+//
+// One convolution direction is a graph of one operation: forward (x, w -> y), backward data
+// (w, dy -> dx) or backward filter (x, dy -> dw). For each geometry, data type and direction,
+// once per process:
+//   1. the tensors (dimensions always in (N, C, H, W) order, strides saying NCHW or NHWC; the
+//      filter (K, Cg, R, S), its strides (K, R, S, Cg) for NHWC), the convolution (padding,
+//      stride, dilation, compute type float32: bf16 products summed in float32) and the
+//      operation, finalised into an operation graph;
+//   2. cuDNN's heuristics (mode A, then the fallback list) give engine configurations, best
+//      first; we keep those whose plan finalises and whose notes fit the run: no runtime-compiled
+//      engines (compiling takes seconds per engine at start-up), none that down-convert inputs,
+//      no tensor cores for strict fp32 (Precision::fp32: as CUDNN_FMA_MATH in the legacy path),
+//      only deterministic ones under set_deterministic(true), workspace under the cap;
+//   3. benchmark mode (conv2d.cpp's rule: LEUKO_CUDNN_BENCHMARK, not deterministic): the first
+//      kMaxTimed of them are timed on the real buffers (one warm-up run, then the best of
+//      kTimedRuns) and the fastest kept; otherwise the heuristics' first.
+// Each call then fills a variant pack (the buffers' addresses and the workspace) and executes
+// the kept plan. If no engine qualifies, or a buffer is not 16-byte aligned (the tensors were
+// declared so), or the workspace cannot be had outside a CUDA graph capture, the call returns
+// false and conv2d.cpp runs its legacy path instead.
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <exception>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kernels/cuda/conv2d_graph.h"
+#include "kernels/cuda/search_scratch.h"
+#include "tensor/allocator.h"
+#include "tensor/cuda/check_cuda.h"
+#include "tensor/cuda/context.h"
+#include "tensor/cuda/graph.h"
+#include "tensor/device.h"
+
+namespace leuko::kernels::cuda::graph_api {
+namespace {
+
+constexpr int64_t kAlignment = 16;  // bytes: declared for every tensor, checked on every call
+constexpr size_t kMaxTimed = 8;     // engine configurations timed per direction and geometry
+constexpr int kTimedRuns = 3;
+constexpr int64_t kX = 1, kW = 2, kY = 3;  // the tensors' unique ids (dx, dw, dy: the same roles)
+
+// One backend descriptor, destroyed with its owner. cudnnBackendDestroyDescriptor cannot fail on
+// a descriptor that was created; its status is ignored in the destructor, which must not throw.
+class Desc {
+ public:
+  explicit Desc(cudnnBackendDescriptorType_t type) {
+    LEUKO_CUDNN_CHECK(cudnnBackendCreateDescriptor(type, &desc_));
+  }
+  ~Desc() {
+    if (desc_ != nullptr) (void)cudnnBackendDestroyDescriptor(desc_);
+  }
+  Desc(const Desc&) = delete;
+  Desc& operator=(const Desc&) = delete;
+  cudnnBackendDescriptor_t get() const { return desc_; }
+  cudnnBackendDescriptor_t* ptr() { return &desc_; }
+  template <typename T>
+  void set(cudnnBackendAttributeName_t name, cudnnBackendAttributeType_t type, const T* values, int64_t count = 1) {
+    LEUKO_CUDNN_CHECK(cudnnBackendSetAttribute(desc_, name, type, count, values));
+  }
+  void set(cudnnBackendAttributeName_t name, const Desc& other) {
+    cudnnBackendDescriptor_t d = other.get();
+    set(name, CUDNN_TYPE_BACKEND_DESCRIPTOR, &d);
+  }
+  void finalize() { LEUKO_CUDNN_CHECK(cudnnBackendFinalize(desc_)); }
+  bool try_finalize() { return cudnnBackendFinalize(desc_) == CUDNN_STATUS_SUCCESS; }
+
+ private:
+  cudnnBackendDescriptor_t desc_ = nullptr;
+};
+
+// The deprecated handle attributes: cuDNN 9.x still takes them, and they work on every 9.x the
+// GPU machines may carry (the device-property descriptors that replace them came later).
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#endif
+constexpr cudnnBackendAttributeName_t kGraphHandle = CUDNN_ATTR_OPERATIONGRAPH_HANDLE;
+constexpr cudnnBackendAttributeName_t kPlanHandle = CUDNN_ATTR_EXECUTION_PLAN_HANDLE;
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
+// A tensor descriptor: dims in (N, C, H, W) order whatever the memory order, which the strides say.
+std::unique_ptr<Desc> tensor(int64_t uid, cudnnDataType_t type, std::array<int64_t, 4> dims, bool nhwc) {
+  const int64_t n = dims[0], c = dims[1], h = dims[2], w = dims[3];
+  (void)n;
+  const std::array<int64_t, 4> strides =
+      nhwc ? std::array<int64_t, 4>{h * w * c, 1, w * c, c} : std::array<int64_t, 4>{c * h * w, h * w, w, 1};
+  auto d = std::make_unique<Desc>(CUDNN_BACKEND_TENSOR_DESCRIPTOR);
+  d->set(CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, &type);
+  d->set(CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, dims.data(), 4);
+  d->set(CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, strides.data(), 4);
+  d->set(CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, &uid);
+  d->set(CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, &kAlignment);
+  d->finalize();
+  return d;
+}
+
+// The operation graph of one direction, and what it is made of (kept alive with it).
+struct Graph {
+  std::unique_ptr<Desc> x, w, y, conv, op;
+  Desc graph{CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR};
+};
+
+std::unique_ptr<Graph> build_graph(int dir, const Conv2dShape& s, cudnnDataType_t type, cudnnHandle_t h) {
+  auto g = std::make_unique<Graph>();
+  const bool nhwc = s.channels_last;
+  g->x = tensor(kX, type, {s.N, s.C, s.H, s.W}, nhwc);
+  g->w = tensor(kW, type, {s.K, s.channels_per_group(), s.R, s.S}, nhwc);  // groups: C / Cg
+  g->y = tensor(kY, type, {s.N, s.K, s.P, s.Q}, nhwc);
+
+  g->conv = std::make_unique<Desc>(CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR);
+  const int64_t dims = 2;
+  const cudnnDataType_t compute = CUDNN_DATA_FLOAT;    // bf16 products summed in float32
+  const cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION;  // PyTorch's: the kernel not flipped
+  const std::array<int64_t, 2> pad{s.pad_h, s.pad_w}, stride{s.stride_h, s.stride_w}, dil{s.dil_h, s.dil_w};
+  g->conv->set(CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, CUDNN_TYPE_INT64, &dims);
+  g->conv->set(CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, &compute);
+  g->conv->set(CUDNN_ATTR_CONVOLUTION_CONV_MODE, CUDNN_TYPE_CONVOLUTION_MODE, &mode);
+  g->conv->set(CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS, CUDNN_TYPE_INT64, pad.data(), 2);
+  g->conv->set(CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, CUDNN_TYPE_INT64, pad.data(), 2);
+  g->conv->set(CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES, CUDNN_TYPE_INT64, stride.data(), 2);
+  g->conv->set(CUDNN_ATTR_CONVOLUTION_DILATIONS, CUDNN_TYPE_INT64, dil.data(), 2);
+  g->conv->finalize();
+
+  const float one = 1.f, zero = 0.f;  // beta 0: the output is written, never read
+  if (dir == 0) {
+    g->op = std::make_unique<Desc>(CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR);
+    g->op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X, *g->x);
+    g->op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W, *g->w);
+    g->op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y, *g->y);
+    g->op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC, *g->conv);
+    g->op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA, CUDNN_TYPE_FLOAT, &one);
+    g->op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA, CUDNN_TYPE_FLOAT, &zero);
+  } else if (dir == 1) {
+    g->op = std::make_unique<Desc>(CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_DATA_DESCRIPTOR);
+    g->op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DX, *g->x);
+    g->op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_W, *g->w);
+    g->op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DY, *g->y);
+    g->op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_CONV_DESC, *g->conv);
+    g->op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_ALPHA, CUDNN_TYPE_FLOAT, &one);
+    g->op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_BETA, CUDNN_TYPE_FLOAT, &zero);
+  } else {
+    g->op = std::make_unique<Desc>(CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_FILTER_DESCRIPTOR);
+    g->op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_X, *g->x);
+    g->op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DW, *g->w);
+    g->op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DY, *g->y);
+    g->op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_CONV_DESC, *g->conv);
+    g->op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_ALPHA, CUDNN_TYPE_FLOAT, &one);
+    g->op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_BETA, CUDNN_TYPE_FLOAT, &zero);
+  }
+  g->op->finalize();
+  g->graph.set(CUDNN_ATTR_OPERATIONGRAPH_OPS, *g->op);
+  g->graph.set(kGraphHandle, CUDNN_TYPE_HANDLE, &h);
+  g->graph.finalize();
+  return g;
+}
+
+// Whether an engine configuration's notes fit this run (the rules in the header comment).
+bool acceptable(cudnnBackendDescriptor_t config, cudnnDataType_t type) {
+  Desc engine(CUDNN_BACKEND_ENGINE_DESCRIPTOR);
+  int64_t got = 0;
+  if (cudnnBackendGetAttribute(config, CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &got,
+                               engine.ptr()) != CUDNN_STATUS_SUCCESS) {
+    return false;
+  }
+  std::array<cudnnBackendNumericalNote_t, CUDNN_NUMERICAL_NOTE_TYPE_COUNT> numerical{};
+  int64_t n_numerical = 0;
+  if (cudnnBackendGetAttribute(engine.get(), CUDNN_ATTR_ENGINE_NUMERICAL_NOTE, CUDNN_TYPE_NUMERICAL_NOTE,
+                               int64_t(numerical.size()), &n_numerical, numerical.data()) != CUDNN_STATUS_SUCCESS) {
+    return false;
+  }
+  for (int64_t i = 0; i < std::min<int64_t>(n_numerical, int64_t(numerical.size())); i++) {
+    const cudnnBackendNumericalNote_t note = numerical[size_t(i)];
+    // Inputs rounded to a narrower type, or sums kept in one: not the float32 sums the legacy
+    // path computes (and the tests hold to).
+    if (note == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS) return false;
+    if (note == CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION) return false;
+    if (note == CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC && deterministic()) return false;
+    if (note == CUDNN_NUMERICAL_NOTE_TENSOR_CORE && type == CUDNN_DATA_FLOAT && precision() == Precision::fp32) {
+      return false;  // TF32 on float32 tensors: strict fp32 asked for FMA math
+    }
+  }
+  std::array<cudnnBackendBehaviorNote_t, CUDNN_BEHAVIOR_NOTE_TYPE_COUNT> behavior{};
+  int64_t n_behavior = 0;
+  if (cudnnBackendGetAttribute(engine.get(), CUDNN_ATTR_ENGINE_BEHAVIOR_NOTE, CUDNN_TYPE_BEHAVIOR_NOTE,
+                               int64_t(behavior.size()), &n_behavior, behavior.data()) != CUDNN_STATUS_SUCCESS) {
+    return false;
+  }
+  for (int64_t i = 0; i < std::min<int64_t>(n_behavior, int64_t(behavior.size())); i++) {
+    if (behavior[size_t(i)] == CUDNN_BEHAVIOR_NOTE_RUNTIME_COMPILATION) return false;
+  }
+  return true;
+}
+
+// An execution plan ready to run, and the workspace it needs (bytes).
+struct Plan {
+  std::unique_ptr<Desc> config;  // the engine configuration the plan was made from, kept with it
+  std::unique_ptr<Desc> plan;
+  size_t workspace = 0;
+};
+
+// The heuristics' engine configurations for `graph` in `mode`, best first, as plans that
+// finalise and qualify.
+void candidates(const Graph& g, cudnnBackendHeurMode_t mode, cudnnDataType_t type, cudnnHandle_t h, size_t cap,
+                std::vector<Plan>* out) {
+  Desc heur(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR);
+  heur.set(CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, g.graph);
+  heur.set(CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, &mode);
+  if (!heur.try_finalize()) return;
+  int64_t count = 0;
+  if (cudnnBackendGetAttribute(heur.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &count,
+                               nullptr) != CUDNN_STATUS_SUCCESS ||
+      count <= 0) {
+    return;
+  }
+  std::vector<std::unique_ptr<Desc>> configs;
+  std::vector<cudnnBackendDescriptor_t> raw;
+  for (int64_t i = 0; i < count; i++) {
+    configs.push_back(std::make_unique<Desc>(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR));
+    raw.push_back(configs.back()->get());
+  }
+  int64_t got = 0;
+  if (cudnnBackendGetAttribute(heur.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR, count, &got,
+                               raw.data()) != CUDNN_STATUS_SUCCESS) {
+    return;
+  }
+  for (int64_t i = 0; i < std::min(got, count); i++) {
+    if (!acceptable(raw[size_t(i)], type)) continue;
+    Plan p;
+    p.config = std::move(configs[size_t(i)]);
+    p.plan = std::make_unique<Desc>(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
+    p.plan->set(kPlanHandle, CUDNN_TYPE_HANDLE, &h);
+    p.plan->set(CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, CUDNN_TYPE_BACKEND_DESCRIPTOR, &raw[size_t(i)]);
+    if (!p.plan->try_finalize()) continue;  // this engine does not take this geometry
+    int64_t bytes = 0;
+    if (cudnnBackendGetAttribute(p.plan->get(), CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64, 1, &got,
+                                 &bytes) != CUDNN_STATUS_SUCCESS ||
+        bytes < 0 || size_t(bytes) > cap) {
+      continue;
+    }
+    p.workspace = size_t(bytes);
+    out->push_back(std::move(p));
+  }
+}
+
+cudnnStatus_t execute(cudnnHandle_t h, const Desc& plan, const void* a, const void* b, void* out, int dir,
+                      void* workspace) {
+  // The buffers by role: forward (x, w -> y), backward data (w, dy -> dx), backward filter
+  // (x, dy -> dw); conv2d.cpp passes them in that order as (a, b, out).
+  std::array<void*, 3> ptrs{};
+  if (dir == 0) ptrs = {const_cast<void*>(a), const_cast<void*>(b), out};       // x, w, y
+  else if (dir == 1) ptrs = {out, const_cast<void*>(a), const_cast<void*>(b)};  // dx, w, dy
+  else ptrs = {const_cast<void*>(a), out, const_cast<void*>(b)};                // x, dw, dy
+  const std::array<int64_t, 3> uids{kX, kW, kY};
+  Desc pack(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR);
+  pack.set(CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, uids.data(), 3);
+  pack.set(CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, ptrs.data(), 3);
+  if (workspace != nullptr) pack.set(CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, &workspace);
+  pack.finalize();
+  return cudnnBackendExecute(h, plan.get(), pack.get());
+}
+
+// The fastest of the first kMaxTimed plans, each run once to warm up, then the best of
+// kTimedRuns, on the real buffers (the output is written: the call that follows writes it again).
+// A plan that fails to run is dropped. Returns the index of the winner, or -1.
+int fastest(cudnnHandle_t h, const std::vector<Plan>& plans, const void* a, const void* b, void* out, int dir) {
+  const size_t n = std::min(plans.size(), kMaxTimed);
+  size_t need = 0;
+  for (size_t i = 0; i < n; i++) need = std::max(need, plans[i].workspace);
+  const SearchScratch scratch(need);  // none when the memory is not there: then only plans needing none
+  cudaStream_t stream = leuko::cuda::stream();
+  cudaEvent_t start = nullptr, stop = nullptr;
+  LEUKO_CUDA_CHECK(cudaEventCreate(&start));
+  LEUKO_CUDA_CHECK(cudaEventCreate(&stop));
+  int best = -1;
+  float best_ms = 0.f;
+  for (size_t i = 0; i < n; i++) {
+    if (plans[i].workspace > scratch.bytes) continue;
+    if (execute(h, *plans[i].plan, a, b, out, dir, scratch.ptr) != CUDNN_STATUS_SUCCESS) continue;
+    float ms = -1.f;
+    for (int r = 0; r < kTimedRuns; r++) {
+      LEUKO_CUDA_CHECK(cudaEventRecord(start, stream));
+      const cudnnStatus_t st = execute(h, *plans[i].plan, a, b, out, dir, scratch.ptr);
+      LEUKO_CUDA_CHECK(cudaEventRecord(stop, stream));
+      LEUKO_CUDA_CHECK(cudaEventSynchronize(stop));
+      if (st != CUDNN_STATUS_SUCCESS) {
+        ms = -1.f;
+        break;
+      }
+      float t = 0.f;
+      LEUKO_CUDA_CHECK(cudaEventElapsedTime(&t, start, stop));
+      ms = ms < 0.f ? t : std::min(ms, t);
+    }
+    if (ms >= 0.f && (best < 0 || ms < best_ms)) {
+      best = int(i);
+      best_ms = ms;
+    }
+  }
+  (void)cudaEventDestroy(start);
+  (void)cudaEventDestroy(stop);
+  return best;
+}
+
+// What one geometry, data type and direction settled on: the graph and its kept plan, or
+// nothing (the legacy path runs it).
+struct Entry {
+  bool searched = false;
+  std::unique_ptr<Graph> graph;
+  std::optional<Plan> plan;
+};
+
+using Key = std::array<int64_t, 19>;
+Key key_of(int dir, const Conv2dShape& s, cudnnDataType_t type) {
+  return {s.N,        s.C,        s.H,     s.W,     s.K,     s.R,     s.S,
+          s.groups,   s.stride_h, s.stride_w, s.pad_h, s.pad_w, s.dil_h, s.dil_w,
+          int64_t(s.channels_last), int64_t(type), int64_t(precision()), int64_t(deterministic()), dir};
+}
+
+struct Cache {
+  std::mutex mutex;
+  std::map<Key, Entry> entries;
+  int64_t searches = 0, plans = 0;
+};
+Cache& cache() {
+  static Cache* c = new Cache();  // never destroyed: convolutions may run during static destruction
+  return *c;
+}
+
+bool aligned(const void* p) { return reinterpret_cast<uintptr_t>(p) % uintptr_t(kAlignment) == 0; }
+
+}  // namespace
+
+bool convolve(int dir, const Conv2dShape& s, cudnnDataType_t type, const void* a, const void* b, void* out,
+              size_t workspace_cap, bool benchmark, Workspace ws) {
+  if (!aligned(a) || !aligned(b) || !aligned(out)) return false;
+  cudnnHandle_t h = leuko::cuda::cudnn();
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  Entry& e = c.entries[key_of(dir, s, type)];
+  if (!e.searched) {
+    // As conv2d.cpp: a search runs the plans; a capture cannot record it.
+    LEUKO_CHECK(!leuko::cuda::capturing(), "conv2d: a convolution of a new shape while a CUDA graph is ",
+                "being captured; run the same step once before capturing it");
+    e.searched = true;
+    c.searches++;
+    // A graph cuDNN will not finalise (a geometry its graph API does not take) leaves the entry
+    // without a plan: the legacy path runs it, every time, as it always could.
+    std::vector<Plan> plans;
+    try {
+      e.graph = build_graph(dir, s, type, h);
+      candidates(*e.graph, CUDNN_HEUR_MODE_A, type, h, workspace_cap, &plans);
+      if (plans.empty()) candidates(*e.graph, CUDNN_HEUR_MODE_FALLBACK, type, h, workspace_cap, &plans);
+    } catch (const std::exception&) {
+      plans.clear();
+    }
+    if (!plans.empty()) {
+      const int pick = benchmark ? fastest(h, plans, a, b, out, dir) : 0;
+      if (pick >= 0) {
+        e.plan = std::move(plans[size_t(pick)]);
+        c.plans++;
+      }
+    }
+  }
+  if (!e.plan) return false;
+  void* space = nullptr;
+  try {
+    space = ws(e.plan->workspace);
+  } catch (const OutOfMemory&) {
+    if (leuko::cuda::capturing()) throw;  // a capture must record the plan it will replay
+    return false;                        // this time only: the legacy path's fallback runs
+  }
+  LEUKO_CUDNN_CHECK(execute(h, *e.plan->plan, a, b, out, dir, space));
+  return true;
+}
+
+int64_t searches() {
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  return c.searches;
+}
+
+int64_t plans() {
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  return c.plans;
+}
+
+}  // namespace leuko::kernels::cuda::graph_api
