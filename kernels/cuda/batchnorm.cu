@@ -1,22 +1,48 @@
 // CUDA batch normalisation.
 //
-// Per-channel reductions (the statistics forward, the two sums backward) split each channel's
-// M = N * HW values into `chunks` contiguous ranges, one block of 256 threads each, so that
-// even a few channels fill the GPU. Every thread reduces its strided values, the block merges
-// its threads in a fixed tree (warp shuffles, then the warps' results), and thread 0 writes the
-// block's partial result to scratch. A second kernel, one warp per channel, merges the chunks
-// in a fixed order (lane l the chunks l, l + 32, ... in turn, then the 32 lanes in a shuffle
-// tree) and finishes. No atomics anywhere: the same input gives the same bits.
+// NCHW (x viewed as (N, C, HW)): channel c's M = N * HW values x[n, c, i] lie in N planes of HW
+// contiguous elements, C * HW apart. The kernels are bound by memory bandwidth (a few flops per
+// element), so they are written around two things:
+//   - No division per element. An index is split into (plane, i) and a plane into (n, c) by
+//     Div32, a multiply-high and a shift with a magic number made on the host, whenever every
+//     index fits in 31 bits (tensors below 2^31 elements, 8 GiB in float32); larger tensors take
+//     Div64, a 64-bit division, once per 4 elements.
+//   - Enough bytes in flight. Each thread handles 4 consecutive elements at a time (a group),
+//     loaded as one 16-byte float4 (8 bytes in bf16) when the addresses allow, and loads
+//     kUnroll groups before it uses any. With one 4-byte load per thread in flight, as a plain
+//     grid-stride loop has, an SM keeps at most 8 KB of loads in flight, where an H100's or
+//     H200's bandwidth at DRAM latency takes about 20 KB per SM (Little's law: 4 TB/s x ~650 ns
+//     over 132 SMs): such kernels ran near 1.1 TB/s.
 //
-// The forward statistics use Welford's running (count, mean, M2) per thread and Chan's
-// formula to merge them: one pass over x, and no cancellation of E[x^2] - E[x]^2 in float32.
+// Per-channel reductions (the statistics forward, the two sums backward) cut each channel's
+// values j = n * HW + i into groups of 4 (j = 4g .. 4g + 3; the last may be short) and the
+// groups into `chunks` contiguous ranges, one block of 256 threads each, so that even a few
+// channels fill the GPU. Thread t of a block takes the groups first + t, first + t + 256, ...
+// in that order and each group's values in order; the block merges its threads in a fixed tree
+// (warp shuffles, then the warps' results), and thread 0 writes the block's partial result to
+// scratch. A second kernel, one warp per channel, merges the chunks in a fixed order (lane l the
+// chunks l, l + 32, ... in turn, then the 32 lanes in a shuffle tree) and finishes. No atomics
+// anywhere, and the order depends only on the shape and the GPU's SM count (through `chunks`),
+// not on whether the loads are vectors: the same input gives the same bits.
+// When HW % 4 == 0 and the tensors are aligned, a group is 4 consecutive elements of one plane
+// and comes in one vector load; otherwise (HW = 49, HW = 1, a view at an odd offset) its values
+// are loaded one by one, stepping to the channel's next plane where a group crosses one.
+// The elementwise kernels (normalize, dx) group the flat index instead: group g is elements
+// 4g .. 4g + 3 of the whole tensor, always one aligned vector when the tensors are aligned,
+// with one channel for the 4 unless the group crosses a plane (HW % 4 != 0), where each element
+// gets its own.
+//
+// The forward statistics use Welford's running (count, mean, M2) per thread (its step
+// delta / n by the hardware's approximate reciprocal: welford_add) and Chan's formula to merge
+// them: one pass over x, and no cancellation of E[x^2] - E[x]^2 in float32.
 //
 // bf16 activations: the kernels are templated on T, the storage type of the activations (x, y,
 // dy, dx, the fused ReLU's output): float, or __nv_bfloat16 under bf16 activations. They load
-// into float, compute in float and store with one rounding (common.cuh's load/store<T>);
-// everything per channel (mean, invstd, weight, bias, running statistics, sums, scratch) is
-// float32 either way, as PyTorch's batch norm keeps its statistics in float for half inputs.
-// For T = float, load and store are the identity: the float32 kernels are unchanged.
+// into float, compute in float and store with one rounding (common.cuh's load/store<T>, and
+// load4/store4 below, which do the same 4 at a time); everything per channel (mean, invstd,
+// weight, bias, running statistics, sums, scratch) is float32 either way, as PyTorch's batch
+// norm keeps its statistics in float for half inputs. For T = float, load and store are the
+// identity.
 //
 // channels_last (the `_nhwc` kernels below): x is an (M, C) matrix, channel c its column c. A
 // channel's values are C elements apart, so one thread per channel walking down its column would
@@ -31,6 +57,7 @@
 // tiles: 528 for C = 64 on 132 SMs), hence a warp per channel in the finishing kernels: a
 // thread per channel would merge them in one serial chain of hundreds of dependent divisions.
 #include <algorithm>
+#include <type_traits>
 
 #include "kernels/batchnorm.h"
 #include "kernels/cuda/common.cuh"
@@ -42,6 +69,32 @@ namespace {
 struct Welford {
   float n, mean, m2;
 };
+
+// 1 / x by the hardware's approximation (MUFU.RCP: at most 1 ulp off; a subnormal x, never
+// here, flushed). `1.f / x` is an IEEE division, and even __fdividef adds a rescaling for
+// subnormal divisors: about ten instructions either way, and the former a branch to a slow path.
+__device__ __forceinline__ float approx_rcp(float x) {
+  float r;
+  asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
+  return r;
+}
+
+// Adds value v to a running triple (Welford's update), the step delta / n taken as
+// delta * approx_rcp(n). Error: the step is then within about 1.5 ulp of delta / n instead of the
+// IEEE division's 0.5 ulp: an absolute error of ~1e-7 |delta| / n, of the size of the rounding of
+// the addition to the mean that follows, which Welford's analysis already carries per value (and
+// M2's update sees the mean's error the same way with either division). A host simulation with
+// the reciprocal off by an ulp at random gave the same RMS error in M2 as exact division (about
+// 2e-6 relative at |mean| = 100, spread 1), and the statistics stayed within 1e-6 of float64 on
+// the GPU tests' shapes. The first value becomes the mean as it is, without the approximate 1 / 1:
+// a first mean an ulp away from v would add about |v| * ulp(v) to each thread's M2, up to 1e-3
+// relative at |v| = 100 and a spread of 1 where threads hold a value or two.
+__device__ __forceinline__ void welford_add(Welford& w, float v) {
+  w.n += 1.f;
+  const float delta = v - w.mean;
+  w.mean = w.n == 1.f ? v : w.mean + delta * approx_rcp(w.n);
+  w.m2 += delta * (v - w.mean);
+}
 
 // The statistics of the union of two sets (Chan et al.).
 __device__ __forceinline__ Welford merge(const Welford& a, const Welford& b) {
@@ -94,25 +147,8 @@ __device__ Welford block_merge(Welford w, Welford* scratch) {
 // Blocks of kThreads for C warps (kThreads / 32 channels per block), capped as blocks_for.
 int warp_blocks(int64_t C) { return blocks_for(C, kThreads / 32); }
 
-// Walks channel c's values j = first, first + step, ... where j = n * HW + i indexes the
-// channel's (N, HW) values, keeping (n, i) without a 64-bit division per value.
-struct ChannelWalk {
-  int64_t n, i, dn, di;
-  __device__ ChannelWalk(int64_t first, int64_t step, int64_t HW)
-      : n(first / HW), i(first % HW), dn(step / HW), di(step % HW) {}
-  __device__ int64_t offset(int64_t c, int64_t C, int64_t HW) const { return (n * C + c) * HW + i; }
-  __device__ void next(int64_t HW) {
-    n += dn;
-    i += di;
-    if (i >= HW) {
-      i -= HW;
-      n++;
-    }
-  }
-};
-
 // How many blocks share one channel: enough blocks in all to fill the GPU (8 per SM), each
-// with at least 4096 values.
+// with at least 4096 values (1024 groups: 4 per thread).
 int64_t chunks_for(int64_t N, int64_t C, int64_t HW) {
   const int64_t want_blocks = int64_t(leuko::cuda::sm_count()) * 8;
   const int64_t chunks = std::max<int64_t>(1, want_blocks / std::max<int64_t>(1, C));
@@ -121,25 +157,219 @@ int64_t chunks_for(int64_t N, int64_t C, int64_t HW) {
 
 int grid_for(int64_t blocks) { return int(std::min<int64_t>(std::max<int64_t>(blocks, 1), 65535LL * 16)); }
 
+// ---- NCHW indexing: division by invariant integers, groups of 4 -------------------------------
+
+// n / d for a divisor d fixed at launch (1 <= d <= 2^31) and any 0 <= n < 2^31, by a
+// multiply-high, an add and a shift instead of the division routine nvcc emits for `/` (tens of
+// instructions; a call in 64 bits). The round-up method of Granlund and Montgomery ("Division by
+// invariant integers using multiplication", 1994): with l = ceil(log2 d) and
+// m' = ceil(2^(32+l) / d) = 2^32 + m,
+//   n * m' / 2^(32+l) = n / d + n * e / 2^(32+l),   e = m' - 2^(32+l) / d in [0, 1),
+// and the excess n * e / 2^(32+l) < 2^31 / 2^(32+l) = 2^-(l+1) < 1 / d cannot carry n / d
+// past the next integer (its fraction is at most (d - 1) / d): floor(n * m' / 2^(32+l)) =
+// floor(n / d). The device computes floor(n * m' / 2^32) as umulhi(n, m) + n, below 2^32 since
+// umulhi(n, m) < n < 2^31, then shifts by l. m < 2^32 as d > 2^(l-1); d = 2^l gives m = 0 (and
+// d = 1 the identity).
+struct Div32 {
+  using Index = uint32_t;
+  uint32_t d, m, l;
+  explicit Div32(int64_t divisor) : d(uint32_t(divisor)), m(0), l(0) {
+    while ((uint64_t(1) << l) < d) l++;
+    m = uint32_t(((uint64_t(1) << (32 + l)) + d - 1) / d - (uint64_t(1) << 32));
+  }
+  __device__ __forceinline__ uint32_t div(uint32_t n) const { return (__umulhi(n, m) + n) >> l; }
+};
+
+// The same interface for tensors of 2^31 elements or more: a 64-bit division.
+struct Div64 {
+  using Index = int64_t;
+  int64_t d;
+  explicit Div64(int64_t divisor) : d(divisor) {}
+  __device__ __forceinline__ int64_t div(int64_t n) const { return n / d; }
+};
+
+constexpr int kGroup = 4;  // elements per group: one float4, or 4 bf16 in 8 bytes
+// Groups a thread loads before it uses the first: 64 bytes per thread in flight in float32 (the
+// sums: 128, dy and x). backward_input_kernel loads up to three tensors (dy, x, relu_out) and
+// takes 2: as many bytes in flight at 64 registers a thread, where 4 would need about 120 and
+// halve the threads an SM holds.
+constexpr int kUnroll = 4;
+constexpr int kUnrollInput = 2;
+
+// The bytes of a group: a float4's 16, or 4 bf16 in 8. The addresses must be multiples of it.
+template <typename T>
+constexpr int64_t group_bytes() {
+  return int64_t(kGroup * sizeof(T));
+}
+template <typename T>
+bool group_aligned(const T* p) {
+  return p == nullptr || reinterpret_cast<uintptr_t>(p) % group_bytes<T>() == 0;
+}
+
+// 4 consecutive activations at p (aligned to group_bytes) in one load, into float.
+__device__ __forceinline__ void load4(const float* p, float (&v)[kGroup]) {
+  const float4 q = *reinterpret_cast<const float4*>(p);
+  v[0] = q.x;
+  v[1] = q.y;
+  v[2] = q.z;
+  v[3] = q.w;
+}
+__device__ __forceinline__ void load4(const __nv_bfloat16* p, float (&v)[kGroup]) {
+  // One 8-byte load: elements 0, 1 in q.x (0 in the low half, the lower address), 2, 3 in q.y.
+  // A bf16 is the upper half of the float it stands for, as load() (__bfloat162float) converts.
+  const uint2 q = *reinterpret_cast<const uint2*>(p);
+  v[0] = __uint_as_float(q.x << 16);
+  v[1] = __uint_as_float(q.x & 0xffff0000u);
+  v[2] = __uint_as_float(q.y << 16);
+  v[3] = __uint_as_float(q.y & 0xffff0000u);
+}
+// 4 floats stored to p (aligned) in one store, each rounded once as store<T>.
+__device__ __forceinline__ void store4(float* p, const float (&v)[kGroup]) {
+  *reinterpret_cast<float4*>(p) = make_float4(v[0], v[1], v[2], v[3]);
+}
+__device__ __forceinline__ void store4(__nv_bfloat16* p, const float (&v)[kGroup]) {
+  uint32_t b[kGroup];  // each rounded by store<__nv_bfloat16>, then packed as load4 unpacks
+#pragma unroll
+  for (int e = 0; e < kGroup; e++) b[e] = __bfloat16_as_ushort(store<__nv_bfloat16>(v[e]));
+  *reinterpret_cast<uint2*>(p) = make_uint2(b[0] | b[1] << 16, b[2] | b[3] << 16);
+}
+
+// f(e) for the values e < count of a group, without a test per value when it is full.
+template <typename F>
+__device__ __forceinline__ void for_each_value(int count, F&& f) {
+  if (count == kGroup) {
+#pragma unroll
+    for (int e = 0; e < kGroup; e++) f(e);
+  } else {
+#pragma unroll
+    for (int e = 0; e < kGroup; e++) {
+      if (e < count) f(e);
+    }
+  }
+}
+
+// Where a group's elements lie in the (N, C, HW) tensor: at[e] for e < count (at most 4).
+template <typename I>
+struct Group {
+  I at[kGroup];
+  int count;
+};
+
+// Group g of channel c: its values j = 4g .. 4g + 3 (those below M = N * HW), j = n * HW + i
+// at (n * C + c) * HW + i. kVector: HW % 4 == 0, so the 4 are consecutive in one plane, from
+// an offset that is a multiple of 4 (i is, as j and n * HW are). Otherwise a value whose i
+// reaches HW moves on to i = 0 of the next plane, C * HW - HW + 1 elements further.
+template <bool kVector, typename Div, typename I = typename Div::Index>
+__device__ __forceinline__ Group<I> channel_group(I g, I c, I M, I C, const Div& hw) {
+  const I j = I(kGroup) * g, n = hw.div(j);
+  I i = j - n * hw.d;
+  Group<I> group;
+  group.at[0] = (n * C + c) * hw.d + i;
+  if (kVector) {
+    group.count = kGroup;
+    for (int e = 1; e < kGroup; e++) group.at[e] = group.at[0] + e;
+  } else {
+    group.count = int(min(I(kGroup), M - j));
+    const I jump = C * hw.d - hw.d + 1;  // from i = HW - 1 of plane (n, c) to i = 0 of (n + 1, c)
+#pragma unroll
+    for (int e = 1; e < kGroup; e++) {
+      const bool wrap = ++i == hw.d;
+      if (wrap) i = 0;
+      group.at[e] = group.at[e - 1] + (wrap ? jump : I(1));
+    }
+  }
+  return group;
+}
+
+// The group's values of p into v: one vector load (kVector), or one load per value (0 past count).
+template <bool kVector, typename T, typename I>
+__device__ __forceinline__ void gather(const T* p, const Group<I>& group, float (&v)[kGroup]) {
+  if (kVector) {
+    load4(p + group.at[0], v);
+  } else {
+#pragma unroll
+    for (int e = 0; e < kGroup; e++) v[e] = e < group.count ? load(p[group.at[e]]) : 0.f;
+  }
+}
+
+// The elementwise kernels' group g: elements 4g .. 4g + 3 of the whole tensor (count of them
+// below total), element 4g being at i of a plane of channel c. `one_channel`: all of them lie
+// in that plane (always when HW % 4 == 0).
+template <typename I>
+struct FlatGroup {
+  I first, c, i;
+  int count;
+  bool one_channel;
+};
+template <typename Div, typename I = typename Div::Index>
+__device__ __forceinline__ FlatGroup<I> flat_group(I g, I total, const Div& hw, const Div& channels) {
+  FlatGroup<I> f;
+  f.first = I(kGroup) * g;
+  const I plane = hw.div(f.first);  // n * C + c
+  f.i = f.first - plane * hw.d;
+  f.c = plane - channels.div(plane) * channels.d;
+  f.count = int(min(I(kGroup), total - f.first));
+  f.one_channel = f.i + I(f.count) <= hw.d;
+  return f;
+}
+// The next element's channel after one at (i, c): the next plane's, at i = 0, where i reaches HW.
+template <typename I>
+__device__ __forceinline__ void step(I& i, I& c, I HW, I C) {
+  if (++i == HW) {
+    i = 0;
+    c = c + 1 == C ? 0 : c + 1;
+  }
+}
+// A flat group's elements of p into v (0 past count) / of v into p.
+template <bool kVector, typename T, typename I>
+__device__ __forceinline__ void gather_flat(const T* p, const FlatGroup<I>& f, float (&v)[kGroup]) {
+  if (kVector && f.count == kGroup) {
+    load4(p + f.first, v);
+  } else {
+#pragma unroll
+    for (int e = 0; e < kGroup; e++) v[e] = e < f.count ? load(p[f.first + e]) : 0.f;
+  }
+}
+template <bool kVector, typename T, typename I>
+__device__ __forceinline__ void scatter_flat(T* p, const FlatGroup<I>& f, const float (&v)[kGroup]) {
+  if (kVector && f.count == kGroup) {
+    store4(p + f.first, v);
+  } else {
+#pragma unroll
+    for (int e = 0; e < kGroup; e++) {
+      if (e < f.count) p[f.first + e] = store<T>(v[e]);
+    }
+  }
+}
+
 // ---- Forward ------------------------------------------------------------------------------
 
-// Block b reduces chunk (b % chunks) of channel (b / chunks) to partial[b] = (n, mean, m2).
-template <typename T>
-__global__ void stats_partial_kernel(float* partial /* (C * chunks, 3) */, const T* x /* (N, C, HW) */, int64_t N,
-                                     int64_t C, int64_t HW, int64_t chunks) {
+// Block b reduces chunk (b % chunks) of channel (b / chunks), groups [first, first +
+// chunk_groups), to partial[b] = (n, mean, m2).
+template <typename T, bool kVector, typename Div, typename I = typename Div::Index>
+__global__ void __launch_bounds__(kThreads)
+    stats_partial_kernel(float* partial /* (C * chunks, 3) */, const T* __restrict__ x /* (N, C, HW) */, I M, I C,
+                         Div hw, int64_t chunks, I chunk_groups) {
   __shared__ Welford scratch[32];
-  const int64_t M = N * HW, chunk_len = (M + chunks - 1) / chunks;
-  for (int64_t b = blockIdx.x; b < C * chunks; b += gridDim.x) {  // uniform across the block
-    const int64_t c = b / chunks, begin = (b % chunks) * chunk_len, end = min(M, begin + chunk_len);
+  const I groups = (M + kGroup - 1) / kGroup;  // of each channel
+  for (int64_t b = blockIdx.x; b < int64_t(C) * chunks; b += gridDim.x) {  // uniform across the block
+    const I c = I(b / chunks), first = I(b % chunks) * chunk_groups, end = min(groups, first + chunk_groups);
     Welford w{0.f, 0.f, 0.f};
-    ChannelWalk walk(begin + threadIdx.x, blockDim.x, HW);
-    for (int64_t j = begin + threadIdx.x; j < end; j += blockDim.x) {
-      const float v = load(x[walk.offset(c, C, HW)]);
-      w.n += 1.f;
-      const float delta = v - w.mean;
-      w.mean += delta / w.n;
-      w.m2 += delta * (v - w.mean);
-      walk.next(HW);
+    for (I g0 = first + threadIdx.x; g0 < end; g0 += kUnroll * blockDim.x) {
+      float v[kUnroll][kGroup];  // (kUnroll, 4): all loaded before the first is used
+      int count[kUnroll];
+#pragma unroll
+      for (int u = 0; u < kUnroll; u++) {
+        const I g = g0 + u * blockDim.x;
+        count[u] = 0;
+        if (g < end) {
+          const Group<I> group = channel_group<kVector>(g, c, M, C, hw);
+          count[u] = group.count;
+          gather<kVector>(x, group, v[u]);
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < kUnroll; u++) for_each_value(count[u], [&](int e) { welford_add(w, v[u][e]); });
     }
     w = block_merge(w, scratch);
     if (threadIdx.x == 0) {
@@ -181,16 +411,57 @@ __global__ void invstd_kernel(float* invstd, const float* var, int64_t C, float 
   LEUKO_GRID_STRIDE(c, C) invstd[c] = 1.f / sqrtf(var[c] + eps);
 }
 
-// y = (x - mean) * invstd * weight + bias (then the ReLU), in float, rounded to T once.
-template <typename T>
-__global__ void normalize_kernel(T* y /* (N, C, HW) */, const T* x /* (N, C, HW) */, const float* mean,
-                                 const float* invstd, const float* weight, const float* bias, int64_t total, int64_t C,
-                                 int64_t HW, bool relu) {
-  LEUKO_GRID_STRIDE(idx, total) {
-    const int64_t c = (idx / HW) % C;
-    const float scale = invstd[c] * (weight != nullptr ? weight[c] : 1.f);
-    const float v = (load(x[idx]) - mean[c]) * scale + (bias != nullptr ? bias[c] : 0.f);
-    y[idx] = store<T>(!relu || !(v <= 0.f) ? v : 0.f);  // a fused ReLU as relu_forward: NaN stays NaN
+// Channel c's y = (x - mean) * scale + shift, scale = invstd * weight, shift = bias.
+struct Affine {
+  float mean, scale, shift;
+};
+template <typename I>
+__device__ __forceinline__ Affine affine(I c, const float* mean, const float* invstd, const float* weight,
+                                         const float* bias) {
+  return {mean[c], invstd[c] * (weight != nullptr ? weight[c] : 1.f), bias != nullptr ? bias[c] : 0.f};
+}
+__device__ __forceinline__ float normalized(float x, const Affine& a, bool relu) {
+  const float v = (x - a.mean) * a.scale + a.shift;
+  return !relu || !(v <= 0.f) ? v : 0.f;  // a fused ReLU as relu_forward: NaN stays NaN
+}
+
+// y = (x - mean) * invstd * weight + bias (then the ReLU), in float, rounded to T once. Thread
+// t of block b takes the flat groups b * kUnroll * 256 + t + u * 256 (u < kUnroll), then the
+// grid's stride. __restrict__: y is a fresh tensor, never x.
+template <typename T, bool kVector, typename Div, typename I = typename Div::Index>
+__global__ void __launch_bounds__(kThreads)
+    normalize_kernel(T* __restrict__ y /* (N, C, HW) */, const T* __restrict__ x /* (N, C, HW) */, const float* mean,
+                     const float* invstd, const float* weight, const float* bias, I total, Div hw, Div channels,
+                     bool relu) {
+  const I groups = (total + kGroup - 1) / kGroup, per_block = kUnroll * blockDim.x;
+  for (I g0 = I(blockIdx.x) * per_block + threadIdx.x; g0 < groups; g0 += I(gridDim.x) * per_block) {
+    FlatGroup<I> f[kUnroll];
+    float v[kUnroll][kGroup];  // (kUnroll, 4): x, then y
+#pragma unroll
+    for (int u = 0; u < kUnroll; u++) {
+      const I g = g0 + u * blockDim.x;
+      if (g < groups) {
+        f[u] = flat_group(g, total, hw, channels);
+        gather_flat<kVector>(x, f[u], v[u]);
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; u++) {
+      if (g0 + u * blockDim.x >= groups) break;
+      if (f[u].one_channel) {
+        const Affine a = affine(f[u].c, mean, invstd, weight, bias);
+#pragma unroll
+        for (int e = 0; e < kGroup; e++) v[u][e] = normalized(v[u][e], a, relu);
+      } else {  // the group crosses a plane: each element its own channel
+        I i = f[u].i, c = f[u].c;
+#pragma unroll
+        for (int e = 0; e < kGroup; e++) {
+          v[u][e] = normalized(v[u][e], affine(c, mean, invstd, weight, bias), relu);
+          step(i, c, hw.d, channels.d);
+        }
+      }
+      scatter_flat<kVector>(y, f[u], v[u]);
+    }
   }
 }
 
@@ -201,27 +472,48 @@ template <typename T>
 __device__ __forceinline__ float masked(const T* dy, const T* relu_out, int64_t i) {
   return relu_out == nullptr || load(relu_out[i]) > 0.f ? load(dy[i]) : 0.f;
 }
+// The same on values already loaded: relu_out's value r (ignored without a fused ReLU).
+__device__ __forceinline__ float masked(float dy, float r, bool has_relu) { return !has_relu || r > 0.f ? dy : 0.f; }
 
 // ---- Backward -----------------------------------------------------------------------------
 
-// Block b sums chunk (b % chunks) of channel (b / chunks): partial[b] = (sum dy, sum dy * (x - mean)).
-template <typename T>
-__global__ void sums_partial_kernel(float* partial /* (C * chunks, 2) */, const T* dy /* (N, C, HW) */,
-                                    const T* x /* (N, C, HW) */, const float* mean /* (C,) */, int64_t N, int64_t C,
-                                    int64_t HW, int64_t chunks, const T* relu_out /* (N, C, HW) or null */) {
+// Block b sums chunk (b % chunks) of channel (b / chunks), as stats_partial_kernel:
+// partial[b] = (sum dy, sum dy * (x - mean)).
+template <typename T, bool kVector, typename Div, typename I = typename Div::Index>
+__global__ void __launch_bounds__(kThreads)
+    sums_partial_kernel(float* partial /* (C * chunks, 2) */, const T* __restrict__ dy /* (N, C, HW) */,
+                        const T* __restrict__ x /* (N, C, HW) */, const float* mean /* (C,) */, I M, I C, Div hw,
+                        int64_t chunks, I chunk_groups, const T* __restrict__ relu_out /* (N, C, HW) or null */) {
   __shared__ float scratch[32];
-  const int64_t M = N * HW, chunk_len = (M + chunks - 1) / chunks;
-  for (int64_t b = blockIdx.x; b < C * chunks; b += gridDim.x) {
-    const int64_t c = b / chunks, begin = (b % chunks) * chunk_len, end = min(M, begin + chunk_len);
+  const I groups = (M + kGroup - 1) / kGroup;
+  const bool has_relu = relu_out != nullptr;
+  for (int64_t b = blockIdx.x; b < int64_t(C) * chunks; b += gridDim.x) {
+    const I c = I(b / chunks), first = I(b % chunks) * chunk_groups, end = min(groups, first + chunk_groups);
     const float mu = mean[c];
     float s = 0.f, sx = 0.f;
-    ChannelWalk walk(begin + threadIdx.x, blockDim.x, HW);
-    for (int64_t j = begin + threadIdx.x; j < end; j += blockDim.x) {
-      const int64_t o = walk.offset(c, C, HW);
-      const float g = masked(dy, relu_out, o);
-      s += g;
-      sx += g * (load(x[o]) - mu);
-      walk.next(HW);
+    for (I g0 = first + threadIdx.x; g0 < end; g0 += kUnroll * blockDim.x) {
+      float d[kUnroll][kGroup], v[kUnroll][kGroup], r[kUnroll][kGroup];  // dy, x, relu_out: (kUnroll, 4)
+      int count[kUnroll];
+#pragma unroll
+      for (int u = 0; u < kUnroll; u++) {
+        const I g = g0 + u * blockDim.x;
+        count[u] = 0;
+        if (g < end) {
+          const Group<I> group = channel_group<kVector>(g, c, M, C, hw);
+          count[u] = group.count;
+          gather<kVector>(dy, group, d[u]);
+          gather<kVector>(x, group, v[u]);
+          if (has_relu) gather<kVector>(relu_out, group, r[u]);
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < kUnroll; u++) {
+        for_each_value(count[u], [&](int e) {
+          const float g = masked(d[u][e], has_relu ? r[u][e] : 0.f, has_relu);
+          s += g;
+          sx += g * (v[u][e] - mu);
+        });
+      }
     }
     s = block_sum(s, scratch);
     sx = block_sum(sx, scratch);
@@ -254,19 +546,76 @@ __global__ void sums_finish_kernel(float* sum_dy, float* sum_dy_xhat, const floa
   }
 }
 
-template <typename T>
-__global__ void backward_input_kernel(T* dx /* (N, C, HW) */, const T* dy /* (N, C, HW) */, const T* x /* (N, C, HW) */,
-                                      const float* mean, const float* invstd, const float* weight, const float* sum_dy,
-                                      const float* sum_dy_xhat, int64_t total, int64_t C, int64_t HW, float inv_m,
-                                      bool training, const T* relu_out /* (N, C, HW) or null */) {
-  LEUKO_GRID_STRIDE(idx, total) {
-    const int64_t c = (idx / HW) % C;
-    const float k = invstd[c] * (weight != nullptr ? weight[c] : 1.f);
-    if (training) {
-      const float xhat = (load(x[idx]) - mean[c]) * invstd[c];
-      dx[idx] = store<T>(k * (masked(dy, relu_out, idx) - sum_dy[c] * inv_m - xhat * (sum_dy_xhat[c] * inv_m)));
-    } else {
-      dx[idx] = store<T>(k * masked(dy, relu_out, idx));
+// Channel c's factors of dx: training dx = k * (dy - mean_dy - xhat * mean_dy_xhat),
+// xhat = (x - mean) * invstd; eval dx = k * dy (the sums and mean are read only in training).
+struct InputGrad {
+  float k, mean, invstd, mean_dy, mean_dy_xhat;
+};
+template <typename I>
+__device__ __forceinline__ InputGrad input_grad(I c, const float* mean, const float* invstd, const float* weight,
+                                                const float* sum_dy, const float* sum_dy_xhat, float inv_m,
+                                                bool training) {
+  InputGrad q{invstd[c] * (weight != nullptr ? weight[c] : 1.f), 0.f, 0.f, 0.f, 0.f};
+  if (training) {
+    q.mean = mean[c];
+    q.invstd = invstd[c];
+    q.mean_dy = sum_dy[c] * inv_m;
+    q.mean_dy_xhat = sum_dy_xhat[c] * inv_m;
+  }
+  return q;
+}
+__device__ __forceinline__ float input_grad_of(float g, float x, const InputGrad& q, bool training) {
+  if (!training) return q.k * g;
+  const float xhat = (x - q.mean) * q.invstd;
+  return q.k * (g - q.mean_dy - xhat * q.mean_dy_xhat);
+}
+
+// dx, the training or eval formula, per flat group as normalize_kernel (__restrict__: dx is a
+// fresh tensor). Eval reads neither x nor the sums.
+template <typename T, bool kVector, typename Div, typename I = typename Div::Index>
+__global__ void __launch_bounds__(kThreads)
+    backward_input_kernel(T* __restrict__ dx /* (N, C, HW) */, const T* __restrict__ dy /* (N, C, HW) */,
+                          const T* __restrict__ x /* (N, C, HW) */, const float* mean, const float* invstd,
+                          const float* weight, const float* sum_dy, const float* sum_dy_xhat, I total, Div hw,
+                          Div channels, float inv_m, bool training,
+                          const T* __restrict__ relu_out /* (N, C, HW) or null */) {
+  const I groups = (total + kGroup - 1) / kGroup, per_block = kUnrollInput * blockDim.x;
+  const bool has_relu = relu_out != nullptr;
+  for (I g0 = I(blockIdx.x) * per_block + threadIdx.x; g0 < groups; g0 += I(gridDim.x) * per_block) {
+    FlatGroup<I> f[kUnrollInput];
+    // dy (then dx), x, relu_out: (kUnrollInput, 4) each
+    float d[kUnrollInput][kGroup], v[kUnrollInput][kGroup], r[kUnrollInput][kGroup];
+#pragma unroll
+    for (int u = 0; u < kUnrollInput; u++) {
+      const I g = g0 + u * blockDim.x;
+      if (g < groups) {
+        f[u] = flat_group(g, total, hw, channels);
+        gather_flat<kVector>(dy, f[u], d[u]);
+        if (training) gather_flat<kVector>(x, f[u], v[u]);
+        if (has_relu) gather_flat<kVector>(relu_out, f[u], r[u]);
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < kUnrollInput; u++) {
+      if (g0 + u * blockDim.x >= groups) break;
+      if (f[u].one_channel) {
+        const InputGrad q = input_grad(f[u].c, mean, invstd, weight, sum_dy, sum_dy_xhat, inv_m, training);
+#pragma unroll
+        for (int e = 0; e < kGroup; e++) {
+          d[u][e] =
+              input_grad_of(masked(d[u][e], has_relu ? r[u][e] : 0.f, has_relu), training ? v[u][e] : 0.f, q, training);
+        }
+      } else {  // the group crosses a plane: each element its own channel
+        I i = f[u].i, c = f[u].c;
+#pragma unroll
+        for (int e = 0; e < kGroup; e++) {
+          const InputGrad q = input_grad(c, mean, invstd, weight, sum_dy, sum_dy_xhat, inv_m, training);
+          d[u][e] =
+              input_grad_of(masked(d[u][e], has_relu ? r[u][e] : 0.f, has_relu), training ? v[u][e] : 0.f, q, training);
+          step(i, c, hw.d, channels.d);
+        }
+      }
+      scatter_flat<kVector>(dx, f[u], d[u]);
     }
   }
 }
@@ -422,12 +771,45 @@ int64_t batchnorm_scratch_nhwc(int64_t M, int64_t C) { return 3 * C * row_chunks
 
 namespace {
 
+// Runs launch(vector, hw, channels): `vector` as std::true_type or std::false_type, hw and
+// channels the dividers by HW and C, 32-bit when every index of the (N, C, HW) tensor (total
+// elements) fits in 31 bits, else 64-bit.
+template <typename F>
+void with_indexing(bool vector, int64_t total, int64_t HW, int64_t C, F&& launch) {
+  HW = std::max<int64_t>(HW, 1);  // an empty tensor indexes nothing, but a divisor must be >= 1
+  C = std::max<int64_t>(C, 1);
+  if (total < (int64_t(1) << 31)) {
+    const Div32 hw(HW), channels(C);
+    if (vector)
+      launch(std::true_type{}, hw, channels);
+    else
+      launch(std::false_type{}, hw, channels);
+  } else {
+    const Div64 hw(HW), channels(C);
+    if (vector)
+      launch(std::true_type{}, hw, channels);
+    else
+      launch(std::false_type{}, hw, channels);
+  }
+}
+
+// Groups per chunk: a channel's ceil(M / 4) groups cut into `chunks` ranges.
+int64_t chunk_groups_for(int64_t M, int64_t chunks) {
+  const int64_t groups = (M + kGroup - 1) / kGroup;
+  return std::max<int64_t>(1, (groups + chunks - 1) / chunks);
+}
+
 template <typename T>
 void launch_stats(float* mean, float* invstd, float* running_mean, float* running_var, const T* x, int64_t N, int64_t C,
                   int64_t HW, double momentum, double eps, float* scratch) {
   if (C == 0) return;
-  const int64_t chunks = chunks_for(N, C, HW);
-  stats_partial_kernel<<<grid_for(C * chunks), kThreads, 0, stream()>>>(scratch, x, N, C, HW, chunks);
+  const int64_t chunks = chunks_for(N, C, HW), M = N * HW, chunk_groups = chunk_groups_for(M, chunks);
+  const bool vector = HW % kGroup == 0 && group_aligned(x);
+  with_indexing(vector, N * C * HW, HW, C, [&](auto vec, auto hw, auto) {
+    using I = typename decltype(hw)::Index;
+    stats_partial_kernel<T, decltype(vec)::value>
+        <<<grid_for(C * chunks), kThreads, 0, stream()>>>(scratch, x, I(M), I(C), hw, chunks, I(chunk_groups));
+  });
   LEUKO_CUDA_LAUNCH_CHECK();
   stats_finish_kernel<<<warp_blocks(C), kThreads, 0, stream()>>>(mean, invstd, running_mean, running_var, scratch, C,
                                                                  chunks, float(momentum), float(eps));
@@ -439,7 +821,12 @@ void launch_normalize(T* y, const T* x, const float* mean, const float* invstd, 
                       int64_t N, int64_t C, int64_t HW, bool relu) {
   const int64_t total = N * C * HW;
   if (total == 0) return;
-  normalize_kernel<<<blocks_for(total), kThreads, 0, stream()>>>(y, x, mean, invstd, weight, bias, total, C, HW, relu);
+  const int blocks = blocks_for((total + kGroup - 1) / kGroup, kThreads * kUnroll);
+  with_indexing(group_aligned(y) && group_aligned(x), total, HW, C, [&](auto vec, auto hw, auto channels) {
+    using I = typename decltype(hw)::Index;
+    normalize_kernel<T, decltype(vec)::value>
+        <<<blocks, kThreads, 0, stream()>>>(y, x, mean, invstd, weight, bias, I(total), hw, channels, relu);
+  });
   LEUKO_CUDA_LAUNCH_CHECK();
 }
 
@@ -447,9 +834,13 @@ template <typename T>
 void launch_backward_sums(float* sum_dy, float* sum_dy_xhat, const T* dy, const T* x, const float* mean,
                           const float* invstd, int64_t N, int64_t C, int64_t HW, float* scratch, const T* relu_out) {
   if (C == 0) return;
-  const int64_t chunks = chunks_for(N, C, HW);
-  sums_partial_kernel<<<grid_for(C * chunks), kThreads, 0, stream()>>>(scratch, dy, x, mean, N, C, HW, chunks,
-                                                                       relu_out);
+  const int64_t chunks = chunks_for(N, C, HW), M = N * HW, chunk_groups = chunk_groups_for(M, chunks);
+  const bool vector = HW % kGroup == 0 && group_aligned(dy) && group_aligned(x) && group_aligned(relu_out);
+  with_indexing(vector, N * C * HW, HW, C, [&](auto vec, auto hw, auto) {
+    using I = typename decltype(hw)::Index;
+    sums_partial_kernel<T, decltype(vec)::value><<<grid_for(C * chunks), kThreads, 0, stream()>>>(
+        scratch, dy, x, mean, I(M), I(C), hw, chunks, I(chunk_groups), relu_out);
+  });
   LEUKO_CUDA_LAUNCH_CHECK();
   sums_finish_kernel<<<warp_blocks(C), kThreads, 0, stream()>>>(sum_dy, sum_dy_xhat, scratch, invstd, C, chunks);
   LEUKO_CUDA_LAUNCH_CHECK();
@@ -461,8 +852,14 @@ void launch_backward_input(T* dx, const T* dy, const T* x, const float* mean, co
                            bool training, const T* relu_out) {
   const int64_t total = N * C * HW;
   if (total == 0) return;
-  backward_input_kernel<<<blocks_for(total), kThreads, 0, stream()>>>(
-      dx, dy, x, mean, invstd, weight, sum_dy, sum_dy_xhat, total, C, HW, 1.f / float(N * HW), training, relu_out);
+  const int blocks = blocks_for((total + kGroup - 1) / kGroup, kThreads * kUnrollInput);
+  const bool vector = group_aligned(dx) && group_aligned(dy) && group_aligned(x) && group_aligned(relu_out);
+  with_indexing(vector, total, HW, C, [&](auto vec, auto hw, auto channels) {
+    using I = typename decltype(hw)::Index;
+    backward_input_kernel<T, decltype(vec)::value>
+        <<<blocks, kThreads, 0, stream()>>>(dx, dy, x, mean, invstd, weight, sum_dy, sum_dy_xhat, I(total), hw,
+                                            channels, 1.f / float(N * HW), training, relu_out);
+  });
   LEUKO_CUDA_LAUNCH_CHECK();
 }
 
