@@ -1,9 +1,14 @@
 // The checkpoint writer (tools/leuko/checkpoint_writer.h): a write queued in the background holds
-// the values of the moment it was asked for, writes land in order, an error comes back from
-// wait() naming the file, and nothing queued is lost when the writer goes away.
+// the values of the moment it was asked for, writes land in order, a queued last.safetensors
+// gives way to a newer one (behind what was asked for before it), the queue is bounded, an error
+// comes back from wait() or check() naming the file, and nothing queued is lost when the writer
+// goes away.
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <filesystem>
+#include <string>
+#include <thread>
 
 #include "tensor/safetensors.h"
 #include "tools/leuko/checkpoint_writer.h"
@@ -60,6 +65,62 @@ TEST_CASE("checkpoint writer: the values of the moment, in order, errors at wait
     CHECK_THROWS_WITH_AS(writer.wait(), doctest::Contains(expected.c_str()), Error);
     CHECK_NOTHROW(writer.wait());  // reported once
     CHECK(first_value(path) == 6.0);  // the write after it still landed
+  }
+  SUBCASE("a queued last.safetensors is dropped for a newer one, behind the best asked for before it") {
+    cli::CheckpointWriter writer;
+    const std::string best = dir + "/best.safetensors";
+    writer.hold(true);  // a slow disk: nothing starts
+    writer.save(best, weights(1.0), {}, true, /*latest_only=*/false);
+    writer.save(path, weights(1.0), {}, true, /*latest_only=*/true);
+    CHECK(writer.queued() == 2);
+    writer.save(path, weights(2.0), {}, true, /*latest_only=*/true);  // epoch 2: no new best
+    CHECK(writer.queued() == 2);  // epoch 1's last dropped; best 1, then last 2
+    writer.hold(false);
+    writer.wait();
+    CHECK(first_value(best) == 1.0);
+    CHECK(first_value(path) == 2.0);
+    // Writes without latest_only are never dropped: each lands, in order.
+    writer.hold(true);
+    writer.save(best, weights(3.0), {});
+    writer.save(best, weights(4.0), {});
+    CHECK(writer.queued() == 2);
+    writer.hold(false);
+    writer.wait();
+    CHECK(first_value(best) == 4.0);
+  }
+  SUBCASE("save() waits for a place when kMaxQueued writes are queued, and check() reports an error without waiting") {
+    cli::CheckpointWriter writer;
+    writer.hold(true);
+    for (size_t i = 0; i < cli::CheckpointWriter::kMaxQueued; i++) writer.save(path, weights(double(i)), {});
+    CHECK(writer.queued() == cli::CheckpointWriter::kMaxQueued);
+    // A third save blocks until the held writer starts one: release it from another thread.
+    std::thread release([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      writer.hold(false);
+    });
+    writer.save(path, weights(9.0), {});
+    release.join();
+    CHECK(writer.queued() <= cli::CheckpointWriter::kMaxQueued);
+    CHECK_NOTHROW(writer.check());
+    writer.save(dir + "/no-such-folder/best.safetensors", weights(1.0), {});
+    CHECK_THROWS_AS(writer.wait(), Error);
+  }
+  SUBCASE("check() throws a failed write's error without waiting for the queue") {
+    cli::CheckpointWriter writer;
+    const std::string nowhere = dir + "/no-such-folder/last.safetensors";
+    writer.save(nowhere, weights(1.0), {});
+    // The write fails on the writer's thread; check() reports it once it has.
+    bool thrown = false;
+    for (int i = 0; i < 200 && !thrown; i++) {
+      try {
+        writer.check();
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      } catch (const Error& e) {
+        thrown = std::string(e.what()).find(nowhere) != std::string::npos;
+      }
+    }
+    CHECK(thrown);
+    CHECK_NOTHROW(writer.wait());  // reported once
   }
   SUBCASE("the writer's end waits for what is queued") {
     {

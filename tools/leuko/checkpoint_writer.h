@@ -37,16 +37,35 @@ class CheckpointWriter {
   // the queued writes): the trainer does so on the CPU, where the copy would be a second set of
   // weights in the memory the training uses (and counts against LEUKO_MEMORY_LIMIT_MIB) and a
   // step takes far longer than a write anyway.
+  //
+  // `latest_only` (last.safetensors): only the newest write of `path` matters, so one queued for
+  // it and not yet started is dropped, and the new one joins the back of the queue (what was
+  // asked for before it, such as the epoch's best.safetensors, still lands first). Why: an
+  // AlexNet epoch on an H200 trains in 0.2 s and its last.safetensors (weights and AdamW's two
+  // moments, 0.7 GB) takes longer to write; waiting for each write made the writes the run's
+  // pace (docs/PERFORMANCE.md, version 15). At most kMaxQueued writes wait at a time (the one
+  // being written aside): save() blocks for a place, which bounds the host copies.
   void save(const std::string& path, const NamedTensors& tensors, const std::map<std::string, std::string>& metadata,
-            bool background = true);
-  // Blocks until every queued write is on disk; throws the first write error since the last wait.
+            bool background = true, bool latest_only = false);
+  // Blocks until every queued write is on disk; throws the first write error since the last
+  // wait() or check().
   void wait();
+  // Throws the first write error since the last wait() or check(), without waiting.
+  void check();
+
+  // For tests: while held, the thread starts no new write, as when the disk is slow; and how
+  // many writes are queued, not started.
+  void hold(bool on);
+  size_t queued();
+
+  static constexpr size_t kMaxQueued = 2;
 
  private:
   struct Job {
     std::string path;
     NamedTensors tensors;  // host copies
     std::map<std::string, std::string> metadata;
+    bool latest_only = false;
   };
   void run();
 
@@ -55,6 +74,7 @@ class CheckpointWriter {
   std::deque<Job> jobs_;  // queued, not yet started
   bool writing_ = false;  // the thread is writing a job
   bool quit_ = false;
+  bool held_ = false;     // hold(true): start no new write
   std::exception_ptr error_;  // the first failed write
   std::thread thread_;
 };

@@ -463,13 +463,17 @@ TrainResult train(const TrainOptions& options) {
   TrainResult result;
   result.run_dir = dir;
   // Checkpoints are copied to the host here and written by the writer's thread while training
-  // goes on (tools/leuko/checkpoint_writer.h). One epoch's writes land before the next epoch's
-  // log row: a run killed at any moment resumes from a last.safetensors whose log rows and
-  // best.safetensors are on disk.
+  // goes on (tools/leuko/checkpoint_writer.h), in the order asked for: an epoch's log rows and
+  // best.safetensors are on disk before its last.safetensors, so a run killed at any moment
+  // resumes from a last.safetensors whose log rows and best are there. The epochs do not wait
+  // for the writes: a last.safetensors still queued when the next one is asked for is dropped
+  // (the newer one commits more), so a run whose writes are slower than its epochs writes every
+  // best but not every last.
   CheckpointWriter writer;
   auto save = [&](const std::string& name, const optim::Optimizer* state) {
     const CheckpointContents c = checkpoint_contents(*net, state, cfg, st);
-    writer.save(dir + "/" + name, c.tensors, c.metadata, /*background=*/device != Device::CPU);
+    writer.save(dir + "/" + name, c.tensors, c.metadata, /*background=*/device != Device::CPU,
+                /*latest_only=*/name == "last.safetensors");
   };
   auto save_last = [&] { save("last.safetensors", opt.get()); };
 
@@ -594,7 +598,7 @@ TrainResult train(const TrainOptions& options) {
     st.batch = 0;
     st.loss_sum = 0;
     st.correct = st.seen = 0;
-    writer.wait();  // the previous epoch's checkpoints, written while this epoch trained
+    writer.check();  // a failed write of an earlier epoch stops the run here
     if (improved) {
       st.best = metric;
       st.best_epoch = epoch + 1;
