@@ -215,9 +215,10 @@ struct Plan {
 };
 
 // The heuristics' engine configurations for `graph` in `mode`, best first, as plans that
-// finalise and qualify.
+// finalise and qualify, until `out` holds `limit` (finalising a plan costs host time: only as
+// many as will be timed).
 void candidates(const Graph& g, cudnnBackendHeurMode_t mode, cudnnDataType_t type, cudnnHandle_t h, size_t cap,
-                std::vector<Plan>* out) {
+                size_t limit, std::vector<Plan>* out) {
   Desc heur(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR);
   heur.set(CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, g.graph);
   heur.set(CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, &mode);
@@ -239,7 +240,7 @@ void candidates(const Graph& g, cudnnBackendHeurMode_t mode, cudnnDataType_t typ
                                raw.data()) != CUDNN_STATUS_SUCCESS) {
     return;
   }
-  for (int64_t i = 0; i < std::min(got, count); i++) {
+  for (int64_t i = 0; i < std::min(got, count) && out->size() < limit; i++) {
     if (!acceptable(raw[size_t(i)], type)) continue;
     Plan p;
     p.config = std::move(configs[size_t(i)]);
@@ -247,8 +248,8 @@ void candidates(const Graph& g, cudnnBackendHeurMode_t mode, cudnnDataType_t typ
     p.plan->set(kPlanHandle, CUDNN_TYPE_HANDLE, &h);
     p.plan->set(CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, CUDNN_TYPE_BACKEND_DESCRIPTOR, &raw[size_t(i)]);
     if (!p.plan->try_finalize()) continue;  // this engine does not take this geometry
-    int64_t bytes = 0;
-    if (cudnnBackendGetAttribute(p.plan->get(), CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64, 1, &got,
+    int64_t bytes = 0, n_bytes = 0;
+    if (cudnnBackendGetAttribute(p.plan->get(), CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64, 1, &n_bytes,
                                  &bytes) != CUDNN_STATUS_SUCCESS ||
         bytes < 0 || size_t(bytes) > cap) {
       continue;
@@ -363,8 +364,9 @@ bool convolve(int dir, const Conv2dShape& s, cudnnDataType_t type, const void* a
     std::vector<Plan> plans;
     try {
       e.graph = build_graph(dir, s, type, h);
-      candidates(*e.graph, CUDNN_HEUR_MODE_A, type, h, workspace_cap, &plans);
-      if (plans.empty()) candidates(*e.graph, CUDNN_HEUR_MODE_FALLBACK, type, h, workspace_cap, &plans);
+      const size_t limit = benchmark ? kMaxTimed : 1;  // without timing, the heuristics' first
+      candidates(*e.graph, CUDNN_HEUR_MODE_A, type, h, workspace_cap, limit, &plans);
+      if (plans.empty()) candidates(*e.graph, CUDNN_HEUR_MODE_FALLBACK, type, h, workspace_cap, limit, &plans);
     } catch (const std::exception&) {
       plans.clear();
     }
