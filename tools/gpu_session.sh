@@ -104,6 +104,11 @@ echo "== 1d. cuDNN's graph API (LEUKO_CUDNN_API=graph, version 12) beside the le
 # eager, graph API eager, graph API with the step as a CUDA graph; same call, same card.
 leuko_bin="${LEUKO_BUILD_DIR:-$root/build-gpu}/leuko"
 (fail=0
+# What the graph API's searches saw for one network (a line per convolution direction: the
+# configurations offered, why each was passed over, the plan kept), for when a cell disappoints.
+echo "-- LEUKO_CUDNN_LOG=1, googlenet bf16, one step"
+LEUKO_CUDNN_API=graph LEUKO_CUDNN_LOG=1 timeout 60 "$leuko_bin" bench --model googlenet --batch 64 --precision bf16 \
+  --warmup 1 --steps 1 --windows 1 2>&1 | grep -E "cuDNN graph API|rror" | head -40
 for cell in googlenet:bf16:64 resnet50:bf16:64 vgg16:bf16:64 alexnet:bf16:64 vgg16:tf32:64 resnet50:tf32:64 \
     googlenet:tf32:64 resnet50:bf16:256; do
   IFS=: read -r model precision batch <<<"$cell"

@@ -414,7 +414,7 @@ void conv2d_backward_filter(bf16* dw, const bf16* x, const bf16* dy, const Conv2
 int64_t conv2d_algorithm_searches() {
   Cache& c = cache();
   std::lock_guard<std::mutex> lock(c.mutex);
-  return c.searches + graph_api::searches();
+  return c.searches + graph_api::plans();  // a direction either path planned counts once
 }
 
 ConvApi conv_api() { return ConvApi(api_setting().load()); }

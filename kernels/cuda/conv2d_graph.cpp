@@ -17,11 +17,14 @@
 //   2. cuDNN's heuristics (mode A, then the fallback list) give engine configurations, best
 //      first; we keep those whose plan finalises and whose notes fit the run: no runtime-compiled
 //      engines (compiling takes seconds per engine at start-up), none that down-convert inputs,
-//      no tensor cores for strict fp32 (Precision::fp32: as CUDNN_FMA_MATH in the legacy path),
-//      only deterministic ones under set_deterministic(true), workspace under the cap;
+//      no sums narrower than float32 for float32 tensors (bf16 ones may, as in PyTorch), no
+//      tensor cores for strict fp32 (Precision::fp32: as CUDNN_FMA_MATH in the legacy path),
+//      only deterministic ones under set_deterministic(true), workspace under the cap
+//      (LEUKO_CUDNN_LOG=1 prints what each search offered and passed over);
 //   3. benchmark mode (conv2d.cpp's rule: LEUKO_CUDNN_BENCHMARK, not deterministic): the first
-//      kMaxTimed of them are timed on the real buffers (one warm-up run, then the best of
-//      kTimedRuns) and the fastest kept; otherwise the heuristics' first.
+//      kMaxTimed of them are timed on the real buffers (one warm-up run, then kTimedRuns back
+//      to back) and the fastest kept; otherwise the heuristics' first. Either way the kept plan
+//      has run once before it is cached: one cuDNN refuses to execute is dropped.
 // Each call then fills a variant pack (the buffers' addresses and the workspace) and executes
 // the kept plan. If no engine qualifies, or a buffer is not 16-byte aligned (the tensors were
 // declared so), or the workspace cannot be had outside a CUDA graph capture, the call returns
@@ -29,6 +32,8 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <map>
 #include <memory>
@@ -50,7 +55,7 @@ namespace {
 
 constexpr int64_t kAlignment = 16;  // bytes: declared for every tensor, checked on every call
 constexpr size_t kMaxTimed = 8;     // engine configurations timed per direction and geometry
-constexpr int kTimedRuns = 3;
+constexpr int kTimedRuns = 3;     // back to back, after one warm-up run
 constexpr int64_t kX = 1, kW = 2, kY = 3;  // the tensors' unique ids (dx, dw, dy: the same roles)
 
 // One backend descriptor, destroyed with its owner. cudnnBackendDestroyDescriptor cannot fail on
@@ -170,41 +175,67 @@ std::unique_ptr<Graph> build_graph(int dir, const Conv2dShape& s, cudnnDataType_
   return g;
 }
 
-// Whether an engine configuration's notes fit this run (the rules in the header comment).
-bool acceptable(cudnnBackendDescriptor_t config, cudnnDataType_t type) {
+// Why an engine configuration's notes do not fit this run (the rules in the header comment), or
+// nullptr when they do.
+const char* rejection(cudnnBackendDescriptor_t config, cudnnDataType_t type) {
   Desc engine(CUDNN_BACKEND_ENGINE_DESCRIPTOR);
   int64_t got = 0;
   if (cudnnBackendGetAttribute(config, CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &got,
                                engine.ptr()) != CUDNN_STATUS_SUCCESS) {
-    return false;
+    return "no engine";
   }
   std::array<cudnnBackendNumericalNote_t, CUDNN_NUMERICAL_NOTE_TYPE_COUNT> numerical{};
   int64_t n_numerical = 0;
   if (cudnnBackendGetAttribute(engine.get(), CUDNN_ATTR_ENGINE_NUMERICAL_NOTE, CUDNN_TYPE_NUMERICAL_NOTE,
                                int64_t(numerical.size()), &n_numerical, numerical.data()) != CUDNN_STATUS_SUCCESS) {
-    return false;
+    return "no numerical notes";
   }
   for (int64_t i = 0; i < std::min<int64_t>(n_numerical, int64_t(numerical.size())); i++) {
     const cudnnBackendNumericalNote_t note = numerical[size_t(i)];
-    // Inputs rounded to a narrower type, or sums kept in one: not the float32 sums the legacy
-    // path computes (and the tests hold to).
-    if (note == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS) return false;
-    if (note == CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION) return false;
-    if (note == CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC && deterministic()) return false;
+    // Inputs rounded to a narrower type: not the float32 (or bf16) products the legacy path
+    // computes and the tests hold to.
+    if (note == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS) return "down-converts inputs";
+    // Sums in a narrower type than float32: allowed for bf16 tensors, as PyTorch allows them
+    // (their outputs are rounded to bf16 anyway), not for float32 ones.
+    if (note == CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION && type == CUDNN_DATA_FLOAT) {
+      return "reduced-precision sums";
+    }
+    if (note == CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC && deterministic()) return "nondeterministic";
     if (note == CUDNN_NUMERICAL_NOTE_TENSOR_CORE && type == CUDNN_DATA_FLOAT && precision() == Precision::fp32) {
-      return false;  // TF32 on float32 tensors: strict fp32 asked for FMA math
+      return "tensor cores under strict fp32";  // TF32 on float32 tensors: strict fp32 asked for FMA math
     }
   }
   std::array<cudnnBackendBehaviorNote_t, CUDNN_BEHAVIOR_NOTE_TYPE_COUNT> behavior{};
   int64_t n_behavior = 0;
   if (cudnnBackendGetAttribute(engine.get(), CUDNN_ATTR_ENGINE_BEHAVIOR_NOTE, CUDNN_TYPE_BEHAVIOR_NOTE,
                                int64_t(behavior.size()), &n_behavior, behavior.data()) != CUDNN_STATUS_SUCCESS) {
-    return false;
+    return "no behaviour notes";
   }
   for (int64_t i = 0; i < std::min<int64_t>(n_behavior, int64_t(behavior.size())); i++) {
-    if (behavior[size_t(i)] == CUDNN_BEHAVIOR_NOTE_RUNTIME_COMPILATION) return false;
+    if (behavior[size_t(i)] == CUDNN_BEHAVIOR_NOTE_RUNTIME_COMPILATION) return "runtime-compiled";
   }
-  return true;
+  return nullptr;
+}
+
+// What one search saw, for LEUKO_CUDNN_LOG: configurations offered per heuristics mode, why each
+// was passed over, and the outcome.
+struct Tally {
+  std::map<std::string, int> counts;
+  std::string error;  // an exception's text: always printed
+  void add(const std::string& what, int n = 1) { counts[what] += n; }
+  std::string str() const {
+    std::string out;
+    for (const auto& [what, n] : counts) out += (out.empty() ? "" : ", ") + what + " " + std::to_string(n);
+    return out;
+  }
+};
+
+bool log_searches() {
+  static const bool on = [] {
+    const char* env = std::getenv("LEUKO_CUDNN_LOG");
+    return env != nullptr && *env != '\0' && std::string(env) != "0";
+  }();
+  return on;
 }
 
 // An execution plan ready to run, and the workspace it needs (bytes).
@@ -218,11 +249,15 @@ struct Plan {
 // finalise and qualify, until `out` holds `limit` (finalising a plan costs host time: only as
 // many as will be timed).
 void candidates(const Graph& g, cudnnBackendHeurMode_t mode, cudnnDataType_t type, cudnnHandle_t h, size_t cap,
-                size_t limit, std::vector<Plan>* out) {
+                size_t limit, std::vector<Plan>* out, Tally* tally) {
+  const std::string m = mode == CUDNN_HEUR_MODE_A ? "mode A" : "fallback";
   Desc heur(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR);
   heur.set(CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, g.graph);
   heur.set(CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, &mode);
-  if (!heur.try_finalize()) return;
+  if (!heur.try_finalize()) {
+    tally->add(m + " refused");
+    return;
+  }
   int64_t count = 0;
   if (cudnnBackendGetAttribute(heur.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &count,
                                nullptr) != CUDNN_STATUS_SUCCESS ||
@@ -240,18 +275,26 @@ void candidates(const Graph& g, cudnnBackendHeurMode_t mode, cudnnDataType_t typ
                                raw.data()) != CUDNN_STATUS_SUCCESS) {
     return;
   }
+  tally->add(m + " offered", int(std::min(got, count)));
   for (int64_t i = 0; i < std::min(got, count) && out->size() < limit; i++) {
-    if (!acceptable(raw[size_t(i)], type)) continue;
+    if (const char* why = rejection(raw[size_t(i)], type)) {
+      tally->add(why);
+      continue;
+    }
     Plan p;
     p.config = std::move(configs[size_t(i)]);
     p.plan = std::make_unique<Desc>(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
     p.plan->set(kPlanHandle, CUDNN_TYPE_HANDLE, &h);
     p.plan->set(CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, CUDNN_TYPE_BACKEND_DESCRIPTOR, &raw[size_t(i)]);
-    if (!p.plan->try_finalize()) continue;  // this engine does not take this geometry
+    if (!p.plan->try_finalize()) {  // this engine does not take this geometry
+      tally->add("plan refused");
+      continue;
+    }
     int64_t bytes = 0, n_bytes = 0;
     if (cudnnBackendGetAttribute(p.plan->get(), CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64, 1, &n_bytes,
                                  &bytes) != CUDNN_STATUS_SUCCESS ||
         bytes < 0 || size_t(bytes) > cap) {
+      tally->add("workspace over the cap");
       continue;
     }
     p.workspace = size_t(bytes);
@@ -259,68 +302,81 @@ void candidates(const Graph& g, cudnnBackendHeurMode_t mode, cudnnDataType_t typ
   }
 }
 
-cudnnStatus_t execute(cudnnHandle_t h, const Desc& plan, const void* a, const void* b, void* out, int dir,
-                      void* workspace) {
-  // The buffers by role: forward (x, w -> y), backward data (w, dy -> dx), backward filter
-  // (x, dy -> dw); conv2d.cpp passes them in that order as (a, b, out).
+// The variant pack of one call: the buffers by role and the workspace. Forward (x, w -> y),
+// backward data (w, dy -> dx), backward filter (x, dy -> dw); conv2d.cpp passes them in that
+// order as (a, b, out). The workspace is set even when null, as cuDNN's own front end does.
+std::unique_ptr<Desc> variant_pack(const void* a, const void* b, void* out, int dir, void* workspace) {
   std::array<void*, 3> ptrs{};
   if (dir == 0) ptrs = {const_cast<void*>(a), const_cast<void*>(b), out};       // x, w, y
   else if (dir == 1) ptrs = {out, const_cast<void*>(a), const_cast<void*>(b)};  // dx, w, dy
   else ptrs = {const_cast<void*>(a), out, const_cast<void*>(b)};                // x, dw, dy
   const std::array<int64_t, 3> uids{kX, kW, kY};
-  Desc pack(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR);
-  pack.set(CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, uids.data(), 3);
-  pack.set(CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, ptrs.data(), 3);
-  if (workspace != nullptr) pack.set(CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, &workspace);
-  pack.finalize();
-  return cudnnBackendExecute(h, plan.get(), pack.get());
+  auto pack = std::make_unique<Desc>(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR);
+  pack->set(CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, uids.data(), 3);
+  pack->set(CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, ptrs.data(), 3);
+  pack->set(CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, &workspace);
+  pack->finalize();
+  return pack;
 }
 
-// The fastest of the first kMaxTimed plans, each run once to warm up, then the best of
-// kTimedRuns, on the real buffers (the output is written: the call that follows writes it again).
-// A plan that fails to run is dropped. Returns the index of the winner, or -1.
+// Two CUDA events, destroyed with their owner (a failed check between them must not leak them).
+struct EventPair {
+  cudaEvent_t start = nullptr, stop = nullptr;
+  EventPair() {
+    LEUKO_CUDA_CHECK(cudaEventCreate(&start));
+    LEUKO_CUDA_CHECK(cudaEventCreate(&stop));
+  }
+  ~EventPair() {
+    if (start != nullptr) (void)cudaEventDestroy(start);
+    if (stop != nullptr) (void)cudaEventDestroy(stop);
+  }
+  EventPair(const EventPair&) = delete;
+  EventPair& operator=(const EventPair&) = delete;
+};
+
+// The fastest of the first kMaxTimed plans on the real buffers (the output is written: the call
+// that follows writes it again): each run once to warm up, then kTimedRuns runs back to back
+// between two events, the variant pack made before them, so the time is the GPU's. A plan that
+// fails to run is dropped. Returns the winner's index; 0 (the heuristics' first) when none could
+// be timed for want of scratch memory; -1 when every plan timed failed to run.
 int fastest(cudnnHandle_t h, const std::vector<Plan>& plans, const void* a, const void* b, void* out, int dir) {
   const size_t n = std::min(plans.size(), kMaxTimed);
   size_t need = 0;
   for (size_t i = 0; i < n; i++) need = std::max(need, plans[i].workspace);
   const SearchScratch scratch(need);  // none when the memory is not there: then only plans needing none
   cudaStream_t stream = leuko::cuda::stream();
-  cudaEvent_t start = nullptr, stop = nullptr;
-  LEUKO_CUDA_CHECK(cudaEventCreate(&start));
-  LEUKO_CUDA_CHECK(cudaEventCreate(&stop));
+  const EventPair events;
   int best = -1;
+  bool tried = false;
   float best_ms = 0.f;
   for (size_t i = 0; i < n; i++) {
     if (plans[i].workspace > scratch.bytes) continue;
-    if (execute(h, *plans[i].plan, a, b, out, dir, scratch.ptr) != CUDNN_STATUS_SUCCESS) continue;
-    float ms = -1.f;
-    for (int r = 0; r < kTimedRuns; r++) {
-      LEUKO_CUDA_CHECK(cudaEventRecord(start, stream));
-      const cudnnStatus_t st = execute(h, *plans[i].plan, a, b, out, dir, scratch.ptr);
-      LEUKO_CUDA_CHECK(cudaEventRecord(stop, stream));
-      LEUKO_CUDA_CHECK(cudaEventSynchronize(stop));
-      if (st != CUDNN_STATUS_SUCCESS) {
-        ms = -1.f;
-        break;
-      }
-      float t = 0.f;
-      LEUKO_CUDA_CHECK(cudaEventElapsedTime(&t, start, stop));
-      ms = ms < 0.f ? t : std::min(ms, t);
+    tried = true;
+    const std::unique_ptr<Desc> pack = variant_pack(a, b, out, dir, scratch.ptr);
+    if (cudnnBackendExecute(h, plans[i].plan->get(), pack->get()) != CUDNN_STATUS_SUCCESS) continue;
+    LEUKO_CUDA_CHECK(cudaEventRecord(events.start, stream));
+    bool ok = true;
+    for (int r = 0; r < kTimedRuns && ok; r++) {
+      ok = cudnnBackendExecute(h, plans[i].plan->get(), pack->get()) == CUDNN_STATUS_SUCCESS;
     }
-    if (ms >= 0.f && (best < 0 || ms < best_ms)) {
+    LEUKO_CUDA_CHECK(cudaEventRecord(events.stop, stream));
+    LEUKO_CUDA_CHECK(cudaEventSynchronize(events.stop));
+    if (!ok) continue;
+    float ms = 0.f;
+    LEUKO_CUDA_CHECK(cudaEventElapsedTime(&ms, events.start, events.stop));
+    if (best < 0 || ms < best_ms) {
       best = int(i);
       best_ms = ms;
     }
   }
-  (void)cudaEventDestroy(start);
-  (void)cudaEventDestroy(stop);
-  return best;
+  return tried ? best : 0;
 }
 
 // What one geometry, data type and direction settled on: the graph and its kept plan, or
 // nothing (the legacy path runs it).
 struct Entry {
   bool searched = false;
+  bool ran = false;  // the kept plan has run once (a plan cuDNN refuses to run is dropped)
   std::unique_ptr<Graph> graph;
   std::optional<Plan> plan;
 };
@@ -335,7 +391,7 @@ Key key_of(int dir, const Conv2dShape& s, cudnnDataType_t type) {
 struct Cache {
   std::mutex mutex;
   std::map<Key, Entry> entries;
-  int64_t searches = 0, plans = 0;
+  int64_t plans = 0;
 };
 Cache& cache() {
   static Cache* c = new Cache();  // never destroyed: convolutions may run during static destruction
@@ -358,24 +414,36 @@ bool convolve(int dir, const Conv2dShape& s, cudnnDataType_t type, const void* a
     LEUKO_CHECK(!leuko::cuda::capturing(), "conv2d: a convolution of a new shape while a CUDA graph is ",
                 "being captured; run the same step once before capturing it");
     e.searched = true;
-    c.searches++;
     // A graph cuDNN will not finalise (a geometry its graph API does not take) leaves the entry
     // without a plan: the legacy path runs it, every time, as it always could.
     std::vector<Plan> plans;
+    Tally tally;
     try {
       e.graph = build_graph(dir, s, type, h);
       const size_t limit = benchmark ? kMaxTimed : 1;  // without timing, the heuristics' first
-      candidates(*e.graph, CUDNN_HEUR_MODE_A, type, h, workspace_cap, limit, &plans);
-      if (plans.empty()) candidates(*e.graph, CUDNN_HEUR_MODE_FALLBACK, type, h, workspace_cap, limit, &plans);
-    } catch (const std::exception&) {
+      candidates(*e.graph, CUDNN_HEUR_MODE_A, type, h, workspace_cap, limit, &plans, &tally);
+      if (plans.empty()) candidates(*e.graph, CUDNN_HEUR_MODE_FALLBACK, type, h, workspace_cap, limit, &plans, &tally);
+    } catch (const std::exception& ex) {
       plans.clear();
+      tally.error = ex.what();
     }
+    tally.add("plans", int(plans.size()));
     if (!plans.empty()) {
       const int pick = benchmark ? fastest(h, plans, a, b, out, dir) : 0;
       if (pick >= 0) {
         e.plan = std::move(plans[size_t(pick)]);
-        c.plans++;
+        tally.add("kept plan's workspace MiB", int(e.plan->workspace >> 20));
       }
+    }
+    // One line per search (once per key): always when something threw, which is a bug here or
+    // a cuDNN this code does not know; the rest with LEUKO_CUDNN_LOG=1.
+    if (!tally.error.empty() || log_searches()) {
+      static const char* const kDir[3] = {"forward", "backward data", "backward filter"};
+      std::fprintf(stderr, "leuko: cuDNN graph API, conv2d %s [%lld, %lld, %lld, %lld] * [%lld, %lld, %lld, %lld]%s %s: %s%s%s\n",
+                   kDir[dir], (long long)s.N, (long long)s.C, (long long)s.H, (long long)s.W, (long long)s.K,
+                   (long long)s.channels_per_group(), (long long)s.R, (long long)s.S,
+                   s.channels_last ? " channels_last" : "", type == CUDNN_DATA_FLOAT ? "float32" : "bf16",
+                   tally.str().c_str(), tally.error.empty() ? "" : "; error: ", tally.error.c_str());
     }
   }
   if (!e.plan) return false;
@@ -386,14 +454,20 @@ bool convolve(int dir, const Conv2dShape& s, cudnnDataType_t type, const void* a
     if (leuko::cuda::capturing()) throw;  // a capture must record the plan it will replay
     return false;                        // this time only: the legacy path's fallback runs
   }
-  LEUKO_CUDNN_CHECK(execute(h, *e.plan->plan, a, b, out, dir, space));
+  const std::unique_ptr<Desc> pack = variant_pack(a, b, out, dir, space);
+  const cudnnStatus_t st = cudnnBackendExecute(h, e.plan->plan->get(), pack->get());
+  if (!e.ran && st != CUDNN_STATUS_SUCCESS) {
+    // Its first run (never in a capture: the search before it is not allowed there): a plan
+    // cuDNN would not run is dropped, and this convolution goes the legacy way from now on.
+    e.plan.reset();
+    return false;
+  }
+  LEUKO_CUDNN_CHECK(st);
+  if (!e.ran) {
+    e.ran = true;
+    c.plans++;
+  }
   return true;
-}
-
-int64_t searches() {
-  Cache& c = cache();
-  std::lock_guard<std::mutex> lock(c.mutex);
-  return c.searches;
 }
 
 int64_t plans() {

@@ -20,7 +20,10 @@ namespace leuko::kernels::cuda::graph_api {
 bool convolve(int dir, const Conv2dShape& s, cudnnDataType_t type, const void* a, const void* b, void* out,
               size_t workspace_cap, bool benchmark, Workspace ws);
 
-int64_t searches();  // planning searches so far (each new geometry, type and direction)
-int64_t plans();     // of them, those that found a plan (the rest run the legacy path)
+// The convolution directions (geometry, type, direction) the graph API has planned and run; the
+// rest run the legacy path, whose searches conv2d_algorithm_searches() counts with these.
+// LEUKO_CUDNN_LOG=1 prints a line per search: the configurations offered, why each was passed
+// over, and the plan kept.
+int64_t plans();
 
 }  // namespace leuko::kernels::cuda::graph_api
