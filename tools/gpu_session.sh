@@ -11,6 +11,8 @@
 #      step, same cells, same call, into the log (about 2 minutes);
 #   1d. version 12: the convolutions through cuDNN's graph API (LEUKO_CUDNN_API=graph) beside
 #      the legacy calls, eager and as a CUDA graph, eight cells (about 4 minutes);
+#   1s. compute-sanitizer (issue 7): memcheck over the rewritten and never-sanitized kernels'
+#      test files, racecheck over batch norm's (about 4 minutes; prints only);
 #   2. tools/reproduce.sh --models $GPU_SESSION_MODELS (default resnet50,alexnet: the two rows
 #      short of the study) within GPU_SESSION_REPRO seconds (default 200), run folders on tmpfs,
 #      then packed without their checkpoints into $OUT/runs.tgz (the device tool brings back
@@ -23,6 +25,7 @@
 #   ../shared/tools/stage-gpu-inputs --data            # here: stb and the images into .gpu/
 #   run: GPU_SESSION_STEPS="1 1d" OUT=$OUT tools/gpu_session.sh     carry [".gpu"], timeout_s 600
 #   run: GPU_SESSION_STEPS="1c 2" OUT=$OUT tools/gpu_session.sh      (if status leaves 4 minutes)
+#   (or "1s 2", sanitizer runs instead of the graph cells)
 # Run from the repository root. Every step runs even when one before it failed; the exit
 # status is 1 if any failed. The device tool brings back at most 8 files from $OUT: step 1
 # writes 7 (build.log, demo.log, ctest.log, bench.log, bench/bench.md, bench/bench.json,
@@ -123,6 +126,21 @@ for cell in googlenet:bf16:64 resnet50:bf16:64 vgg16:bf16:64 alexnet:bf16:64 vgg
 done
 exit $fail) 2>&1 | tee "$out/cudnn_api.log" || rc=1
 echo "(step 1d: $(($(date +%s) - start)) s)"
+fi
+
+if want 1s; then
+echo
+echo "== 1s. compute-sanitizer over the kernels rewritten since the last one (issue 7) =="
+# 2026-11-27 covered ops, pool, batchnorm, loss and optim with the kernels of cf2ebd5. Versions 13
+# and 14 rewrote batch norm's NCHW kernels and pooling; the graph API's convolutions are new; the
+# channels_last, bf16 and concat kernels never ran under it. Memcheck on those, racecheck on batch
+# norm's shared-memory reductions; about 4 minutes.
+LEUKO_BUILD_DIR="${LEUKO_BUILD_DIR:-$root/build-gpu}" LEUKO_GPU_SANITIZE_TOOLS=memcheck LEUKO_GPU_SANITIZE_BUDGET=180 \
+  bash "$root/tools/gpu_sanitize.sh" test_batchnorm_gpu test_bf16_batchnorm_gpu test_channels_last_pool_gpu \
+  test_bf16_pool_gpu test_conv2d_graph_gpu test_concat_gpu 2>&1 | tail -12 || rc=1
+LEUKO_BUILD_DIR="${LEUKO_BUILD_DIR:-$root/build-gpu}" LEUKO_GPU_SANITIZE_TOOLS=racecheck LEUKO_GPU_SANITIZE_BUDGET=60 \
+  bash "$root/tools/gpu_sanitize.sh" test_batchnorm_gpu test_channels_last_batchnorm_gpu 2>&1 | tail -6 || rc=1
+echo "(step 1s: $(($(date +%s) - start)) s)"
 fi
 
 if want 2; then
