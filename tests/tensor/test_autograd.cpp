@@ -290,3 +290,72 @@ TEST_CASE("reshape, flatten, clone and to(dtype) are differentiable") {
   sum(mul(z.detach(), z)).backward();
   CHECK(values(z.grad()) == values(z));
 }
+
+namespace {
+// y = copy of x whose backward passes the gradient on unchanged and notes the buffer it got.
+Tensor pass_through(const Tensor& x, std::shared_ptr<const void*> seen) {
+  Tensor out;
+  {
+    autograd::NoGradGuard no_grad;
+    out = x.clone();
+  }
+  autograd::record(out, "pass_through", {x}, [seen](const Tensor& g, const std::vector<bool>&) {
+    *seen = g.data<double>();
+    return std::vector<Tensor>{g};
+  });
+  return out;
+}
+}  // namespace
+
+TEST_CASE("a gradient handed to two inputs is shared, not copied, until one of them is added to") {
+  // add's backward hands its gradient to both inputs (add_relu's, in a ResNet block, to the body
+  // and the shortcut). Both nodes receive that one buffer: the engine copies nothing.
+  Tensor x = Tensor::from_vector(std::vector<double>{1, -2, 3}, {3}).set_requires_grad();
+  auto seen_p = std::make_shared<const void*>(nullptr), seen_q = std::make_shared<const void*>(nullptr);
+  sum(add(pass_through(x, seen_p), pass_through(x, seen_q))).backward();
+  CHECK(*seen_p != nullptr);
+  CHECK(*seen_p == *seen_q);
+  CHECK(values(x.grad()) == std::vector<double>{2, 2, 2});
+
+  // Copy on write: q also feeds t = 3q, so q's node receives a second gradient, which must not be
+  // added into the buffer that p's node may still wait for (p also feeds r = 7p). Every order of
+  // the operands, so that the engine meets that case (add's backward, then mul's, then p's)
+  // whatever order it walks the graph in.
+  const std::vector<std::vector<int>> orders = {{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}};
+  for (const std::vector<int>& order : orders) {
+    for (bool swap : {false, true}) {
+      CAPTURE(order[0] * 100 + order[1] * 10 + order[2]);
+      CAPTURE(swap);
+      x.zero_grad();
+      Tensor p = mul(x, 2.0), q = mul(x, 5.0);
+      const Tensor terms[3] = {sum(swap ? add(q, p) : add(p, q)), sum(mul(q, 3.0)), sum(mul(p, 7.0))};
+      add(add(terms[order[0]], terms[order[1]]), terms[order[2]]).backward();
+      CHECK(values(x.grad()) == std::vector<double>{36, 36, 36});  // 2 * (1 + 7) + 5 * (1 + 3)
+    }
+  }
+}
+
+TEST_CASE("add_relu's backward copies no gradient: its backward holds one extra buffer, not three") {
+  // The peak of the CPU allocator during add_relu's backward, in units of one operand's bytes.
+  // Before copy on write, the engine copied the gradient for each of the two inputs.
+  Tensor a = test::randn_t({1 << 16}, 7).set_requires_grad(), b = test::randn_t({1 << 16}, 8).set_requires_grad();
+  const size_t bytes = a.nbytes();
+  Tensor pa = mul(a, 1.5), pb = mul(b, -0.5);
+  Tensor loss = sum(add_relu(pa, pb));
+  pa = Tensor();
+  pb = Tensor();
+  const size_t base = memory_stats(Device::CPU).current;
+  reset_peak_memory(Device::CPU);
+  loss.backward();
+  const size_t peak = memory_stats(Device::CPU).peak - base;
+  // At add_relu's backward: sum's gradient (1) and relu's (1, handed to both edges); add_relu's
+  // saved output goes next, before the muls make the two leaves' .grad. Copying relu's gradient
+  // for each edge made it 4.
+  CHECK(peak <= 3 * bytes);
+  const std::vector<double> av = values(a), bv = values(b), ga = values(a.grad()), gb = values(b.grad());
+  for (size_t i = 0; i < av.size(); i++) {
+    const double on = 1.5 * av[i] - 0.5 * bv[i] > 0 ? 1.0 : 0.0;
+    CHECK(ga[i] == 1.5 * on);
+    CHECK(gb[i] == -0.5 * on);
+  }
+}
