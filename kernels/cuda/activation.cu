@@ -1,35 +1,28 @@
-// CUDA ReLU, the fused add + ReLU, and dropout: one thread per element in a grid-stride loop. Dropout draws its mask
-// with the same inline hash as the CPU (kernels/activation.h), so both keep the same elements.
-// Each kernel is templated on the storage type T (float, or __nv_bfloat16 for bf16 activations):
-// it loads into float, computes in float and stores with one rounding (load/store, common.cuh).
-// For float, load and store are the identity, so the float32 kernels compute what they always did.
+// CUDA ReLU, the fused add + ReLU, and dropout. ReLU and add + ReLU are element-wise maps,
+// 8 elements a thread (map.cuh); dropout is one thread per element in a grid-stride loop, and
+// draws its mask with the same inline hash as the CPU (kernels/activation.h), so both keep the
+// same elements. Each kernel is templated on the storage type T (float, or __nv_bfloat16 for bf16
+// activations): it loads into float, computes in float and stores with one rounding (load/store,
+// common.cuh). For float, load and store are the identity.
 #include "kernels/activation.h"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/map.cuh"
 #include "kernels/random.h"
 
 namespace leuko::kernels::cuda {
 namespace {
 
-template <typename T>
-__global__ void relu_forward_kernel(T* out, const T* x, int64_t n) {
-  LEUKO_GRID_STRIDE(i, n) {
-    const float v = load(x[i]);
-    out[i] = store<T>(!(v <= 0.f) ? v : 0.f);  // NaN passes through, as on the CPU
-  }
-}
+struct Relu {
+  __device__ float operator()(float v) const { return !(v <= 0.f) ? v : 0.f; }  // NaN passes, as on the CPU
+};
 
-template <typename T>
-__global__ void add_relu_forward_kernel(T* out, const T* a, const T* b, int64_t n) {
-  LEUKO_GRID_STRIDE(i, n) {
-    const float v = load(a[i]) + load(b[i]);  // the sum in float, rounded once with the ReLU
-    out[i] = store<T>(!(v <= 0.f) ? v : 0.f);
-  }
-}
+struct AddRelu {  // the sum in float, rounded once with the ReLU
+  __device__ float operator()(float a, float b) const { return Relu()(a + b); }
+};
 
-template <typename T>
-__global__ void relu_backward_kernel(T* grad_x, const T* grad_out, const T* out, int64_t n) {
-  LEUKO_GRID_STRIDE(i, n) grad_x[i] = load(out[i]) > 0.f ? grad_out[i] : store<T>(0.f);
-}
+struct ReluBackward {  // (grad_out, out); bf16 -> float -> bf16 is exact
+  __device__ float operator()(float g, float out) const { return out > 0.f ? g : 0.f; }
+};
 
 template <typename T>
 __global__ void dropout_kernel(T* out, const T* x, int64_t n, uint64_t seed, uint64_t threshold, float scale,
@@ -39,28 +32,7 @@ __global__ void dropout_kernel(T* out, const T* x, int64_t n, uint64_t seed, uin
   LEUKO_GRID_STRIDE(i, n) out[i] = store<T>(dropout_keep(seed, threshold, uint64_t(i)) ? load(x[i]) * scale : 0.f);
 }
 
-// The launches, for either storage type (the public functions pass their pointers through dev()).
-template <typename T>
-void launch_relu_forward(T* out, const T* x, int64_t n) {
-  if (n == 0) return;
-  relu_forward_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(out, x, n);
-  LEUKO_CUDA_LAUNCH_CHECK();
-}
-
-template <typename T>
-void launch_add_relu_forward(T* out, const T* a, const T* b, int64_t n) {
-  if (n == 0) return;
-  add_relu_forward_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(out, a, b, n);
-  LEUKO_CUDA_LAUNCH_CHECK();
-}
-
-template <typename T>
-void launch_relu_backward(T* grad_x, const T* grad_out, const T* out, int64_t n) {
-  if (n == 0) return;
-  relu_backward_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(grad_x, grad_out, out, n);
-  LEUKO_CUDA_LAUNCH_CHECK();
-}
-
+// The launch, for either storage type (the public functions pass their pointers through dev()).
 template <typename T>
 void launch_dropout(T* out, const T* x, int64_t n, uint64_t seed, uint64_t threshold, double scale,
                     const ReplaySeed* replay) {
@@ -72,19 +44,19 @@ void launch_dropout(T* out, const T* x, int64_t n, uint64_t seed, uint64_t thres
 
 }  // namespace
 
-void relu_forward(float* out, const float* x, int64_t n) { launch_relu_forward(out, x, n); }
-void relu_forward(bf16* out, const bf16* x, int64_t n) { launch_relu_forward(dev(out), dev(x), n); }
+void relu_forward(float* out, const float* x, int64_t n) { map1(out, x, n, Relu()); }
+void relu_forward(bf16* out, const bf16* x, int64_t n) { map1(dev(out), dev(x), n, Relu()); }
 
-void add_relu_forward(float* out, const float* a, const float* b, int64_t n) { launch_add_relu_forward(out, a, b, n); }
+void add_relu_forward(float* out, const float* a, const float* b, int64_t n) { map2(out, a, b, n, AddRelu()); }
 void add_relu_forward(bf16* out, const bf16* a, const bf16* b, int64_t n) {
-  launch_add_relu_forward(dev(out), dev(a), dev(b), n);
+  map2(dev(out), dev(a), dev(b), n, AddRelu());
 }
 
 void relu_backward(float* grad_x, const float* grad_out, const float* out, int64_t n) {
-  launch_relu_backward(grad_x, grad_out, out, n);
+  map2(grad_x, grad_out, out, n, ReluBackward());
 }
 void relu_backward(bf16* grad_x, const bf16* grad_out, const bf16* out, int64_t n) {
-  launch_relu_backward(dev(grad_x), dev(grad_out), dev(out), n);
+  map2(dev(grad_x), dev(grad_out), dev(out), n, ReluBackward());
 }
 
 void dropout(float* out, const float* x, int64_t n, uint64_t seed, uint64_t threshold, double scale,

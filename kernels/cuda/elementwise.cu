@@ -1,6 +1,8 @@
-// CUDA elementwise kernels. One thread per element in a grid-stride loop; the broadcast form
-// decomposes the flat index into coordinates with the strides passed by value.
+// CUDA elementwise kernels. Operands of one shape are element-wise maps, 8 elements a thread
+// (map.cuh); the broadcast form is one thread per element in a grid-stride loop that decomposes
+// the flat index into coordinates with the strides passed by value.
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/map.cuh"
 #include "kernels/elementwise.h"
 
 namespace leuko::kernels::cuda {
@@ -15,9 +17,9 @@ __device__ __forceinline__ float apply(float a, float b) {
 }
 
 template <BinaryOp OP>
-__global__ void binary_same_kernel(float* out, const float* a, const float* b, int64_t n) {
-  LEUKO_GRID_STRIDE(i, n) out[i] = apply<OP>(a[i], b[i]);
-}
+struct Binary {
+  __device__ float operator()(float a, float b) const { return apply<OP>(a, b); }
+};
 
 template <BinaryOp OP>
 __global__ void binary_bcast_kernel(float* out, const float* a, const float* b, int64_t n, Broadcast bc) {
@@ -35,27 +37,29 @@ __global__ void binary_bcast_kernel(float* out, const float* a, const float* b, 
 
 template <BinaryOp OP>
 void launch_binary(float* out, const float* a, const float* b, int64_t n, const Broadcast* bc) {
-  if (bc == nullptr) binary_same_kernel<OP><<<blocks_for(n), kThreads, 0, stream()>>>(out, a, b, n);
-  else binary_bcast_kernel<OP><<<blocks_for(n), kThreads, 0, stream()>>>(out, a, b, n, *bc);
+  if (bc == nullptr) return map2(out, a, b, n, Binary<OP>());
+  binary_bcast_kernel<OP><<<blocks_for(n), kThreads, 0, stream()>>>(out, a, b, n, *bc);
   LEUKO_CUDA_LAUNCH_CHECK();
 }
 
-__global__ void affine_kernel(float* out, const float* x, int64_t n, float alpha, float beta) {
-  LEUKO_GRID_STRIDE(i, n) out[i] = alpha * x[i] + beta;
-}
+struct Affine {
+  float alpha, beta;
+  __device__ float operator()(float x) const { return alpha * x + beta; }
+};
 
-__global__ void scalar_div_kernel(float* out, float s, const float* x, int64_t n) {
-  LEUKO_GRID_STRIDE(i, n) out[i] = s / x[i];
-}
+struct ScalarDiv {
+  float s;
+  __device__ float operator()(float x) const { return s / x; }
+};
 
 template <UnaryOp OP>
-__global__ void unary_kernel(float* out, const float* x, int64_t n) {
-  LEUKO_GRID_STRIDE(i, n) {
-    if constexpr (OP == UnaryOp::exp) out[i] = expf(x[i]);
-    else if constexpr (OP == UnaryOp::log) out[i] = logf(x[i]);
-    else out[i] = -x[i];
+struct Unary {
+  __device__ float operator()(float x) const {
+    if constexpr (OP == UnaryOp::exp) return expf(x);
+    else if constexpr (OP == UnaryOp::log) return logf(x);
+    else return -x;
   }
-}
+};
 
 // T: the activation's storage type (float, or __nv_bfloat16 for bf16 activations); the bias is
 // float32 either way (a parameter). The sum and the ReLU are computed in float and rounded once.
@@ -90,25 +94,17 @@ void binary(BinaryOp op, float* out, const float* a, const float* b, int64_t n, 
 }
 
 void affine(float* out, const float* x, int64_t n, double alpha, double beta) {
-  if (n == 0) return;
-  affine_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(out, x, n, float(alpha), float(beta));
-  LEUKO_CUDA_LAUNCH_CHECK();
+  map1(out, x, n, Affine{float(alpha), float(beta)});
 }
 
-void scalar_div(float* out, double s, const float* x, int64_t n) {
-  if (n == 0) return;
-  scalar_div_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(out, float(s), x, n);
-  LEUKO_CUDA_LAUNCH_CHECK();
-}
+void scalar_div(float* out, double s, const float* x, int64_t n) { map1(out, x, n, ScalarDiv{float(s)}); }
 
 void unary(UnaryOp op, float* out, const float* x, int64_t n) {
-  if (n == 0) return;
   switch (op) {
-    case UnaryOp::exp: unary_kernel<UnaryOp::exp><<<blocks_for(n), kThreads, 0, stream()>>>(out, x, n); break;
-    case UnaryOp::log: unary_kernel<UnaryOp::log><<<blocks_for(n), kThreads, 0, stream()>>>(out, x, n); break;
-    case UnaryOp::neg: unary_kernel<UnaryOp::neg><<<blocks_for(n), kThreads, 0, stream()>>>(out, x, n); break;
+    case UnaryOp::exp: return map1(out, x, n, Unary<UnaryOp::exp>());
+    case UnaryOp::log: return map1(out, x, n, Unary<UnaryOp::log>());
+    case UnaryOp::neg: return map1(out, x, n, Unary<UnaryOp::neg>());
   }
-  LEUKO_CUDA_LAUNCH_CHECK();
 }
 
 void bias_add(float* out, const float* x, const float* bias, int64_t N, int64_t C, int64_t inner, bool relu) {

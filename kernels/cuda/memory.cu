@@ -1,5 +1,7 @@
-// CUDA fill, float32 <-> bf16 conversion, accumulation and copies. Grid-stride loops.
+// CUDA fill, float32 <-> bf16 conversion, accumulation and copies. Fill is a grid-stride loop;
+// conversion and accumulation are element-wise maps (map.cuh).
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/map.cuh"
 #include "kernels/memory.h"
 
 namespace leuko::kernels::cuda {
@@ -11,25 +13,13 @@ __global__ void fill_kernel(T* out, int64_t n, T value) {
     out[i] = value;
 }
 
-__global__ void f32_to_bf16_kernel(__nv_bfloat16* out, const float* in, int64_t n) {
-  LEUKO_GRID_STRIDE(i, n)
-    out[i] = __float2bfloat16_rn(in[i]);
-}
+struct Identity {  // store<T> rounds to bf16 (nearest even), or widens exactly to float
+  __device__ float operator()(float v) const { return v; }
+};
 
-__global__ void bf16_to_f32_kernel(float* out, const __nv_bfloat16* in, int64_t n) {
-  LEUKO_GRID_STRIDE(i, n)
-    out[i] = __bfloat162float(in[i]);
-}
-
-__global__ void accumulate_kernel(float* acc, const float* x, int64_t n) {
-  LEUKO_GRID_STRIDE(i, n)
-    acc[i] += x[i];
-}
-
-__global__ void accumulate_bf16_kernel(__nv_bfloat16* acc, const __nv_bfloat16* x, int64_t n) {
-  LEUKO_GRID_STRIDE(i, n)
-    acc[i] = __float2bfloat16_rn(__bfloat162float(acc[i]) + __bfloat162float(x[i]));
-}
+struct Sum {  // acc + x in float, rounded once for bf16
+  __device__ float operator()(float acc, float x) const { return acc + x; }
+};
 
 }  // namespace
 
@@ -52,30 +42,13 @@ void fill(int64_t* out, int64_t n, int64_t value) {
   LEUKO_CUDA_LAUNCH_CHECK();
 }
 
-void convert(bf16* out, const float* in, int64_t n) {
-  if (n == 0) return;
-  f32_to_bf16_kernel<<<blocks_for(n), 256, 0, stream()>>>(reinterpret_cast<__nv_bfloat16*>(out), in, n);
-  LEUKO_CUDA_LAUNCH_CHECK();
-}
+void convert(bf16* out, const float* in, int64_t n) { map1(dev(out), in, n, Identity()); }
 
-void convert(float* out, const bf16* in, int64_t n) {
-  if (n == 0) return;
-  bf16_to_f32_kernel<<<blocks_for(n), 256, 0, stream()>>>(out, reinterpret_cast<const __nv_bfloat16*>(in), n);
-  LEUKO_CUDA_LAUNCH_CHECK();
-}
+void convert(float* out, const bf16* in, int64_t n) { map1(out, dev(in), n, Identity()); }
 
-void accumulate(float* acc, const float* x, int64_t n) {
-  if (n == 0) return;
-  accumulate_kernel<<<blocks_for(n), 256, 0, stream()>>>(acc, x, n);
-  LEUKO_CUDA_LAUNCH_CHECK();
-}
+void accumulate(float* acc, const float* x, int64_t n) { map2(acc, acc, x, n, Sum()); }
 
-void accumulate(bf16* acc, const bf16* x, int64_t n) {
-  if (n == 0) return;
-  accumulate_bf16_kernel<<<blocks_for(n), 256, 0, stream()>>>(reinterpret_cast<__nv_bfloat16*>(acc),
-                                                             reinterpret_cast<const __nv_bfloat16*>(x), n);
-  LEUKO_CUDA_LAUNCH_CHECK();
-}
+void accumulate(bf16* acc, const bf16* x, int64_t n) { map2(dev(acc), dev(acc), dev(x), n, Sum()); }
 
 void copy_to_device(void* dst, const void* src, size_t bytes) {
   if (bytes == 0) return;
