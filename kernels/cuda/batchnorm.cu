@@ -4,9 +4,10 @@
 // contiguous elements, C * HW apart. The kernels are bound by memory bandwidth (a few flops per
 // element), so they are written around two things:
 //   - No division per element. An index is split into (plane, i) and a plane into (n, c) by
-//     Div32, a multiply-high and a shift with a magic number made on the host, whenever every
-//     index fits in 31 bits (tensors below 2^31 elements, 8 GiB in float32); larger tensors take
-//     Div64, a 64-bit division, once per 4 elements.
+//     Divider<int32_t> (kernels/divider.h), a multiply-high, an add and a shift with a magic
+//     number made on the host, whenever every index fits in 31 bits (tensors below 2^31
+//     elements, 8 GiB in float32); larger tensors take Divider<int64_t>, a 64-bit division, once
+//     per 4 elements.
 //   - Enough bytes in flight. Each thread handles 4 consecutive elements at a time (a group),
 //     loaded as one 16-byte float4 (8 bytes in bf16) when the addresses allow, and loads
 //     kUnroll groups before it uses any. With one 4-byte load per thread in flight, as a plain
@@ -61,6 +62,7 @@
 
 #include "kernels/batchnorm.h"
 #include "kernels/cuda/common.cuh"
+#include "kernels/divider.h"
 
 namespace leuko::kernels::cuda {
 namespace {
@@ -158,35 +160,6 @@ int64_t chunks_for(int64_t N, int64_t C, int64_t HW) {
 int grid_for(int64_t blocks) { return int(std::min<int64_t>(std::max<int64_t>(blocks, 1), 65535LL * 16)); }
 
 // ---- NCHW indexing: division by invariant integers, groups of 4 -------------------------------
-
-// n / d for a divisor d fixed at launch (1 <= d <= 2^31) and any 0 <= n < 2^31, by a
-// multiply-high, an add and a shift instead of the division routine nvcc emits for `/` (tens of
-// instructions; a call in 64 bits). The round-up method of Granlund and Montgomery ("Division by
-// invariant integers using multiplication", 1994): with l = ceil(log2 d) and
-// m' = ceil(2^(32+l) / d) = 2^32 + m,
-//   n * m' / 2^(32+l) = n / d + n * e / 2^(32+l),   e = m' - 2^(32+l) / d in [0, 1),
-// and the excess n * e / 2^(32+l) < 2^31 / 2^(32+l) = 2^-(l+1) < 1 / d cannot carry n / d
-// past the next integer (its fraction is at most (d - 1) / d): floor(n * m' / 2^(32+l)) =
-// floor(n / d). The device computes floor(n * m' / 2^32) as umulhi(n, m) + n, below 2^32 since
-// umulhi(n, m) < n < 2^31, then shifts by l. m < 2^32 as d > 2^(l-1); d = 2^l gives m = 0 (and
-// d = 1 the identity).
-struct Div32 {
-  using Index = uint32_t;
-  uint32_t d, m, l;
-  explicit Div32(int64_t divisor) : d(uint32_t(divisor)), m(0), l(0) {
-    while ((uint64_t(1) << l) < d) l++;
-    m = uint32_t(((uint64_t(1) << (32 + l)) + d - 1) / d - (uint64_t(1) << 32));
-  }
-  __device__ __forceinline__ uint32_t div(uint32_t n) const { return (__umulhi(n, m) + n) >> l; }
-};
-
-// The same interface for tensors of 2^31 elements or more: a 64-bit division.
-struct Div64 {
-  using Index = int64_t;
-  int64_t d;
-  explicit Div64(int64_t divisor) : d(divisor) {}
-  __device__ __forceinline__ int64_t div(int64_t n) const { return n / d; }
-};
 
 constexpr int kGroup = 4;  // elements per group: one float4, or 4 bf16 in 8 bytes
 // Groups a thread loads before it uses the first: 64 bytes per thread in flight in float32 (the
@@ -779,13 +752,13 @@ void with_indexing(bool vector, int64_t total, int64_t HW, int64_t C, F&& launch
   HW = std::max<int64_t>(HW, 1);  // an empty tensor indexes nothing, but a divisor must be >= 1
   C = std::max<int64_t>(C, 1);
   if (total < (int64_t(1) << 31)) {
-    const Div32 hw(HW), channels(C);
+    const Divider<int32_t> hw(HW), channels(C);
     if (vector)
       launch(std::true_type{}, hw, channels);
     else
       launch(std::false_type{}, hw, channels);
   } else {
-    const Div64 hw(HW), channels(C);
+    const Divider<int64_t> hw(HW), channels(C);
     if (vector)
       launch(std::true_type{}, hw, channels);
     else
