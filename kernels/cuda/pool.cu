@@ -16,51 +16,18 @@
 // plane, row and column and to find its windows; in int64 each division is a software routine
 // (some 20 instructions even when both operands fit in 32 bits), enough to make the kernels
 // bound by that arithmetic rather than by memory. In int32, dividing by a number fixed at launch
-// is a multiply-high, an add and a shift (Divider). Both index types give the same integers, and
-// the float operations are the same ones in the same order: the results do not depend on I.
+// is a multiply-high, an add and a shift (Divider, kernels/divider.h). Both index types give the
+// same integers, and the float operations are the same ones in the same order: the results do
+// not depend on I.
 #include <cfloat>
 #include <climits>
 
 #include "kernels/cuda/common.cuh"
+#include "kernels/divider.h"
 #include "kernels/pool.h"
 
 namespace leuko::kernels::cuda {
 namespace {
-
-// ---- Division by a number fixed at launch ----------------------------------------------------
-// Divider<I>(d).div(n) = n / d for n >= 0; divmod also gives the remainder.
-template <typename I> struct Divider;
-
-// int64_t (the general path): the division itself.
-template <> struct Divider<int64_t> {
-  int64_t d = 1;
-  Divider() = default;
-  explicit Divider(int64_t d_) : d(d_) {}
-  __device__ int64_t div(int64_t n) const { return n / d; }
-  __device__ void divmod(int64_t n, int64_t* q, int64_t* r) const {
-    *q = n / d;
-    *r = n - *q * d;
-  }
-};
-
-// int32_t, for 0 <= n < 2^31 and 1 <= d < 2^31: with s = ceil(log2 d) and
-// m = floor(2^32 * (2^s - d) / d) + 1 (< 2^32), n / d = (umulhi(n, m) + n) >> s exactly
-// (Granlund and Montgomery, "Division by invariant integers using multiplication", 1994; the
-// same as PyTorch's IntDivider). umulhi(n, m) <= n < 2^31, so the sum does not wrap.
-template <> struct Divider<int32_t> {
-  int32_t d = 1;
-  uint32_t m = 1, s = 0;  // d = 1: umulhi(n, 1) = 0, n >> 0 = n
-  Divider() = default;
-  explicit Divider(int64_t d_) : d(int32_t(d_ < 1 ? 1 : d_)) {  // a divisor < 1 is never used (fits_int32)
-    while ((uint64_t(1) << s) < uint64_t(d)) s++;
-    m = uint32_t((uint64_t(1) << 32) * ((uint64_t(1) << s) - uint64_t(d)) / uint64_t(d) + 1);
-  }
-  __device__ int32_t div(int32_t n) const { return int32_t((__umulhi(uint32_t(n), m) + uint32_t(n)) >> s); }
-  __device__ void divmod(int32_t n, int32_t* q, int32_t* r) const {
-    *q = div(n);
-    *r = n - *q * d;
-  }
-};
 
 // Whether every integer the kernels compute for p fits in int32_t, as the Divider<int32_t>
 // needs: the flat indices of x and out (and of their planes' pixels), the window bounds

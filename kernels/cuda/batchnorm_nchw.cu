@@ -1,12 +1,17 @@
-// CUDA batch normalisation.
+// CUDA batch normalisation of NCHW tensors (kernels/batchnorm.h's functions without `_nhwc`). The
+// channels_last kernels are in batchnorm_nhwc.cu; batchnorm_common.cuh has what both use and says
+// how they treat bf16 activations. This file also holds the per-channel kernels, which do not
+// depend on the layout: the finishing kernels of both layouts' reductions (run through
+// batchnorm_finish_stats and batchnorm_finish_sums), and those of batchnorm_invstd and increment.
 //
 // NCHW (x viewed as (N, C, HW)): channel c's M = N * HW values x[n, c, i] lie in N planes of HW
 // contiguous elements, C * HW apart. The kernels are bound by memory bandwidth (a few flops per
 // element), so they are written around two things:
 //   - No division per element. An index is split into (plane, i) and a plane into (n, c) by
-//     Div32, a multiply-high and a shift with a magic number made on the host, whenever every
-//     index fits in 31 bits (tensors below 2^31 elements, 8 GiB in float32); larger tensors take
-//     Div64, a 64-bit division, once per 4 elements.
+//     Divider<int32_t> (kernels/divider.h), a multiply-high, an add and a shift with a magic
+//     number made on the host, whenever every index fits in 31 bits (tensors below 2^31
+//     elements, 8 GiB in float32); larger tensors take Divider<int64_t>, a 64-bit division, once
+//     per 4 elements.
 //   - Enough bytes in flight. Each thread handles 4 consecutive elements at a time (a group),
 //     loaded as one 16-byte float4 (8 bytes in bf16) when the addresses allow, and loads
 //     kUnroll groups before it uses any. With one 4-byte load per thread in flight, as a plain
@@ -35,40 +40,15 @@
 // The forward statistics use Welford's running (count, mean, M2) per thread (its step
 // delta / n by the hardware's approximate reciprocal: welford_add) and Chan's formula to merge
 // them: one pass over x, and no cancellation of E[x^2] - E[x]^2 in float32.
-//
-// bf16 activations: the kernels are templated on T, the storage type of the activations (x, y,
-// dy, dx, the fused ReLU's output): float, or __nv_bfloat16 under bf16 activations. They load
-// into float, compute in float and store with one rounding (common.cuh's load/store<T>, and
-// load4/store4 below, which do the same 4 at a time); everything per channel (mean, invstd,
-// weight, bias, running statistics, sums, scratch) is float32 either way, as PyTorch's batch
-// norm keeps its statistics in float for half inputs. For T = float, load and store are the
-// identity.
-//
-// channels_last (the `_nhwc` kernels below): x is an (M, C) matrix, channel c its column c. A
-// channel's values are C elements apart, so one thread per channel walking down its column would
-// read one element per 32-byte sector. Instead a block is a 32 x 8 tile of threads: threadIdx.x
-// picks one of 32 consecutive channels, so a warp reads 32 consecutive elements of one row (128
-// bytes in float32, 64 in bf16: whole sectors), and threadIdx.y one of 8 rows, stepping by 8 rows.
-// Block (blockIdx.x, blockIdx.y) covers channel tile blockIdx.x over row chunk blockIdx.y. The
-// reductions merge the 8 row lanes of a channel in shared memory (a fixed tree), write one
-// partial result per (channel, chunk) to scratch, in the NCHW kernels' layout, and the NCHW
-// finishing kernels merge the chunks: the same two passes, no atomics, the same bits on every
-// run. Here a channel has up to a few hundred chunks (8 blocks per SM over C / 32 channel
-// tiles: 528 for C = 64 on 132 SMs), hence a warp per channel in the finishing kernels: a
-// thread per channel would merge them in one serial chain of hundreds of dependent divisions.
 #include <algorithm>
 #include <type_traits>
 
 #include "kernels/batchnorm.h"
-#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/batchnorm_common.cuh"
+#include "kernels/divider.h"
 
 namespace leuko::kernels::cuda {
 namespace {
-
-// (count, mean, sum of squared deviations) of a set of values.
-struct Welford {
-  float n, mean, m2;
-};
 
 // 1 / x by the hardware's approximation (MUFU.RCP: at most 1 ulp off; a subnormal x, never
 // here, flushed). `1.f / x` is an IEEE division, and even __fdividef adds a rescaling for
@@ -94,18 +74,6 @@ __device__ __forceinline__ void welford_add(Welford& w, float v) {
   const float delta = v - w.mean;
   w.mean = w.n == 1.f ? v : w.mean + delta * approx_rcp(w.n);
   w.m2 += delta * (v - w.mean);
-}
-
-// The statistics of the union of two sets (Chan et al.).
-__device__ __forceinline__ Welford merge(const Welford& a, const Welford& b) {
-  // An empty side (padding lanes, a thread or chunk with no values) returns the other as it
-  // is: the formula below would give the same bits, but for |mean| above ~1e17, where
-  // delta * delta * n overflows to inf and inf * 0 would turn the statistics into NaN.
-  if (b.n == 0.f) return a;
-  if (a.n == 0.f) return b;
-  const float n = a.n + b.n;
-  const float delta = b.mean - a.mean, fb = b.n / n;
-  return {n, a.mean + delta * fb, a.m2 + b.m2 + delta * delta * a.n * fb};
 }
 
 // Merges the Welford triples of the 32 lanes of a warp (all of them active); the result is
@@ -158,35 +126,6 @@ int64_t chunks_for(int64_t N, int64_t C, int64_t HW) {
 int grid_for(int64_t blocks) { return int(std::min<int64_t>(std::max<int64_t>(blocks, 1), 65535LL * 16)); }
 
 // ---- NCHW indexing: division by invariant integers, groups of 4 -------------------------------
-
-// n / d for a divisor d fixed at launch (1 <= d <= 2^31) and any 0 <= n < 2^31, by a
-// multiply-high, an add and a shift instead of the division routine nvcc emits for `/` (tens of
-// instructions; a call in 64 bits). The round-up method of Granlund and Montgomery ("Division by
-// invariant integers using multiplication", 1994): with l = ceil(log2 d) and
-// m' = ceil(2^(32+l) / d) = 2^32 + m,
-//   n * m' / 2^(32+l) = n / d + n * e / 2^(32+l),   e = m' - 2^(32+l) / d in [0, 1),
-// and the excess n * e / 2^(32+l) < 2^31 / 2^(32+l) = 2^-(l+1) < 1 / d cannot carry n / d
-// past the next integer (its fraction is at most (d - 1) / d): floor(n * m' / 2^(32+l)) =
-// floor(n / d). The device computes floor(n * m' / 2^32) as umulhi(n, m) + n, below 2^32 since
-// umulhi(n, m) < n < 2^31, then shifts by l. m < 2^32 as d > 2^(l-1); d = 2^l gives m = 0 (and
-// d = 1 the identity).
-struct Div32 {
-  using Index = uint32_t;
-  uint32_t d, m, l;
-  explicit Div32(int64_t divisor) : d(uint32_t(divisor)), m(0), l(0) {
-    while ((uint64_t(1) << l) < d) l++;
-    m = uint32_t(((uint64_t(1) << (32 + l)) + d - 1) / d - (uint64_t(1) << 32));
-  }
-  __device__ __forceinline__ uint32_t div(uint32_t n) const { return (__umulhi(n, m) + n) >> l; }
-};
-
-// The same interface for tensors of 2^31 elements or more: a 64-bit division.
-struct Div64 {
-  using Index = int64_t;
-  int64_t d;
-  explicit Div64(int64_t divisor) : d(divisor) {}
-  __device__ __forceinline__ int64_t div(int64_t n) const { return n / d; }
-};
 
 constexpr int kGroup = 4;  // elements per group: one float4, or 4 bf16 in 8 bytes
 // Groups a thread loads before it uses the first: 64 bytes per thread in flight in float32 (the
@@ -465,14 +404,10 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-// dy, or dy masked by a fused ReLU's output (0 where the output is not positive). A bf16
-// output keeps the sign of the float it was rounded from, so its mask is the float's (but for
-// positive floats below bf16's smallest step, 2^-133, which round to 0 and pass no gradient).
-template <typename T>
-__device__ __forceinline__ float masked(const T* dy, const T* relu_out, int64_t i) {
-  return relu_out == nullptr || load(relu_out[i]) > 0.f ? load(dy[i]) : 0.f;
-}
-// The same on values already loaded: relu_out's value r (ignored without a fused ReLU).
+// dy masked by a fused ReLU's output r: dy where r > 0, 0 elsewhere (dy as it is without a fused
+// ReLU, has_relu false, r ignored). A bf16 output keeps the sign of the float it was rounded
+// from, so its mask is the float's (but for positive floats below bf16's smallest step, 2^-133,
+// which round to 0 and pass no gradient).
 __device__ __forceinline__ float masked(float dy, float r, bool has_relu) { return !has_relu || r > 0.f ? dy : 0.f; }
 
 // ---- Backward -----------------------------------------------------------------------------
@@ -620,152 +555,11 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-// ---- channels_last (NHWC): x viewed as (M, C) ------------------------------------------------
-
-constexpr int kTileC = 32;    // channels per block: threadIdx.x, one warp across a row
-constexpr int kTileRows = 8;  // row lanes per block: threadIdx.y (kTileC * kTileRows = kThreads)
-
-// How the rows are split: `chunks` ranges of `rows` consecutive rows (the last may be shorter or
-// empty), one block per (channel tile, chunk). Enough blocks in all to fill the GPU (8 per SM),
-// each with at least 128 rows (16 per thread, 4096 values per block as chunks_for).
-struct RowChunks {
-  int64_t chunks, rows;
-};
-RowChunks row_chunks(int64_t M, int64_t C) {
-  const int64_t tiles = (C + kTileC - 1) / kTileC;
-  const int64_t want_blocks = int64_t(leuko::cuda::sm_count()) * 8;
-  int64_t chunks = std::max<int64_t>(1, want_blocks / std::max<int64_t>(1, tiles));
-  chunks = std::min<int64_t>({chunks, std::max<int64_t>(1, M / 128), 65535});  // 65535: gridDim.y's limit
-  return {chunks, (M + chunks - 1) / chunks};
-}
-dim3 tile_grid(int64_t C, const RowChunks& rc) {
-  return dim3(unsigned((C + kTileC - 1) / kTileC), unsigned(rc.chunks));
-}
-const dim3 kTileBlock(kTileC, kTileRows);
-
-// Block (tile, chunk) reduces its rows of channels tile * 32 .. + 31 to partial[c, chunk] =
-// (n, mean, m2): each thread a Welford triple over its rows, then the 8 row lanes merged.
-template <typename T>
-__global__ void stats_partial_nhwc_kernel(float* partial /* (C, chunks, 3) */, const T* x /* (M, C) */, int64_t M,
-                                          int64_t C, int64_t rows) {
-  __shared__ Welford lane[kTileRows][kTileC];
-  const int64_t c = int64_t(blockIdx.x) * kTileC + threadIdx.x, chunk = blockIdx.y, chunks = gridDim.y;
-  const int64_t begin = chunk * rows, end = min(M, begin + rows);
-  Welford w{0.f, 0.f, 0.f};
-  if (c < C) {  // a partial last tile: its spare threads add nothing, but join the merge below
-    for (int64_t r = begin + threadIdx.y; r < end; r += kTileRows) {
-      const float v = load(x[r * C + c]);
-      w.n += 1.f;
-      const float delta = v - w.mean;
-      w.mean += delta / w.n;
-      w.m2 += delta * (v - w.mean);
-    }
-  }
-  lane[threadIdx.y][threadIdx.x] = w;
-  for (int half = kTileRows / 2; half > 0; half >>= 1) {  // lanes 0..7 -> 0..3 -> 0..1 -> 0
-    __syncthreads();
-    if (threadIdx.y < half) {
-      lane[threadIdx.y][threadIdx.x] = merge(lane[threadIdx.y][threadIdx.x], lane[threadIdx.y + half][threadIdx.x]);
-    }
-  }
-  if (threadIdx.y == 0 && c < C) {  // lane 0 wrote its own result last: no barrier needed
-    const Welford t = lane[0][threadIdx.x];
-    float* p = partial + 3 * (c * chunks + chunk);
-    p[0] = t.n;
-    p[1] = t.mean;
-    p[2] = t.m2;
-  }
-}
-
-// y = (x - mean) * invstd * weight + bias (then the ReLU), as normalize_kernel; each thread
-// keeps its channel's scale and shift and walks its rows. __restrict__ (y is never x): the
-// compiler may then issue the loads of several rows before the first store, keeping more
-// memory requests in flight per thread.
-template <typename T>
-__global__ void normalize_nhwc_kernel(T* __restrict__ y /* (M, C) */, const T* __restrict__ x /* (M, C) */,
-                                      const float* mean, const float* invstd, const float* weight, const float* bias,
-                                      int64_t M, int64_t C, int64_t rows, bool relu) {
-  const int64_t c = int64_t(blockIdx.x) * kTileC + threadIdx.x;
-  if (c >= C) return;
-  const float mu = mean[c], scale = invstd[c] * (weight != nullptr ? weight[c] : 1.f);
-  const float shift = bias != nullptr ? bias[c] : 0.f;
-  const int64_t begin = int64_t(blockIdx.y) * rows, end = min(M, begin + rows);
-  for (int64_t r = begin + threadIdx.y; r < end; r += kTileRows) {
-    const int64_t o = r * C + c;
-    const float v = (load(x[o]) - mu) * scale + shift;
-    y[o] = store<T>(!relu || !(v <= 0.f) ? v : 0.f);  // NaN stays NaN, as normalize_kernel
-  }
-}
-
-// Block (tile, chunk): partial[c, chunk] = (sum dy, sum dy * (x - mean)) over its rows.
-template <typename T>
-__global__ void sums_partial_nhwc_kernel(float* partial /* (C, chunks, 2) */, const T* dy /* (M, C) */,
-                                         const T* x /* (M, C) */, const float* mean /* (C,) */, int64_t M, int64_t C,
-                                         int64_t rows, const T* relu_out /* (M, C) or null */) {
-  __shared__ float2 lane[kTileRows][kTileC];  // (sum dy, sum dy * (x - mean)) per thread
-  const int64_t c = int64_t(blockIdx.x) * kTileC + threadIdx.x, chunk = blockIdx.y, chunks = gridDim.y;
-  const int64_t begin = chunk * rows, end = min(M, begin + rows);
-  float s = 0.f, sx = 0.f;
-  if (c < C) {
-    const float mu = mean[c];
-    for (int64_t r = begin + threadIdx.y; r < end; r += kTileRows) {
-      const int64_t o = r * C + c;
-      const float g = masked(dy, relu_out, o);
-      s += g;
-      sx += g * (load(x[o]) - mu);
-    }
-  }
-  lane[threadIdx.y][threadIdx.x] = make_float2(s, sx);
-  for (int half = kTileRows / 2; half > 0; half >>= 1) {
-    __syncthreads();
-    if (threadIdx.y < half) {
-      float2& a = lane[threadIdx.y][threadIdx.x];
-      const float2 b = lane[threadIdx.y + half][threadIdx.x];
-      a.x += b.x;
-      a.y += b.y;
-    }
-  }
-  if (threadIdx.y == 0 && c < C) {
-    const float2 t = lane[0][threadIdx.x];
-    partial[2 * (c * chunks + chunk)] = t.x;
-    partial[2 * (c * chunks + chunk) + 1] = t.y;
-  }
-}
-
-// dx, as backward_input_kernel, with each thread's per-channel factors computed once
-// (__restrict__ as normalize_nhwc_kernel: dx is a fresh tensor).
-template <typename T>
-__global__ void backward_input_nhwc_kernel(T* __restrict__ dx /* (M, C) */, const T* __restrict__ dy /* (M, C) */,
-                                           const T* __restrict__ x /* (M, C) */, const float* mean, const float* invstd,
-                                           const float* weight, const float* sum_dy, const float* sum_dy_xhat,
-                                           int64_t M, int64_t C, int64_t rows, float inv_m, bool training,
-                                           const T* __restrict__ relu_out /* (M, C) or null */) {
-  const int64_t c = int64_t(blockIdx.x) * kTileC + threadIdx.x;
-  if (c >= C) return;
-  const float k = invstd[c] * (weight != nullptr ? weight[c] : 1.f);
-  const int64_t begin = int64_t(blockIdx.y) * rows, end = min(M, begin + rows);
-  if (training) {
-    // The sums exist only in training (eval's dx is affine and the caller may skip them).
-    const float mu = mean[c], is = invstd[c], mean_dy = sum_dy[c] * inv_m, mean_dy_xhat = sum_dy_xhat[c] * inv_m;
-    for (int64_t r = begin + threadIdx.y; r < end; r += kTileRows) {
-      const int64_t o = r * C + c;
-      const float xhat = (load(x[o]) - mu) * is;
-      dx[o] = store<T>(k * (masked(dy, relu_out, o) - mean_dy - xhat * mean_dy_xhat));
-    }
-  } else {
-    for (int64_t r = begin + threadIdx.y; r < end; r += kTileRows) {
-      const int64_t o = r * C + c;
-      dx[o] = store<T>(k * masked(dy, relu_out, o));
-    }
-  }
-}
-
 __global__ void increment_kernel(int64_t* counter) { *counter += 1; }
 
 }  // namespace
 
 int64_t batchnorm_scratch(int64_t N, int64_t C, int64_t HW) { return 3 * C * chunks_for(N, C, HW); }
-int64_t batchnorm_scratch_nhwc(int64_t M, int64_t C) { return 3 * C * row_chunks(M, C).chunks; }
 
 // ---- Launches, for T = float or __nv_bfloat16 (the public overloads below cast with dev()) ----
 
@@ -779,13 +573,13 @@ void with_indexing(bool vector, int64_t total, int64_t HW, int64_t C, F&& launch
   HW = std::max<int64_t>(HW, 1);  // an empty tensor indexes nothing, but a divisor must be >= 1
   C = std::max<int64_t>(C, 1);
   if (total < (int64_t(1) << 31)) {
-    const Div32 hw(HW), channels(C);
+    const Divider<int32_t> hw(HW), channels(C);
     if (vector)
       launch(std::true_type{}, hw, channels);
     else
       launch(std::false_type{}, hw, channels);
   } else {
-    const Div64 hw(HW), channels(C);
+    const Divider<int64_t> hw(HW), channels(C);
     if (vector)
       launch(std::true_type{}, hw, channels);
     else
@@ -811,9 +605,7 @@ void launch_stats(float* mean, float* invstd, float* running_mean, float* runnin
         <<<grid_for(C * chunks), kThreads, 0, stream()>>>(scratch, x, I(M), I(C), hw, chunks, I(chunk_groups));
   });
   LEUKO_CUDA_LAUNCH_CHECK();
-  stats_finish_kernel<<<warp_blocks(C), kThreads, 0, stream()>>>(mean, invstd, running_mean, running_var, scratch, C,
-                                                                 chunks, float(momentum), float(eps));
-  LEUKO_CUDA_LAUNCH_CHECK();
+  batchnorm_finish_stats(mean, invstd, running_mean, running_var, scratch, C, chunks, momentum, eps);
 }
 
 template <typename T>
@@ -842,8 +634,7 @@ void launch_backward_sums(float* sum_dy, float* sum_dy_xhat, const T* dy, const 
         scratch, dy, x, mean, I(M), I(C), hw, chunks, I(chunk_groups), relu_out);
   });
   LEUKO_CUDA_LAUNCH_CHECK();
-  sums_finish_kernel<<<warp_blocks(C), kThreads, 0, stream()>>>(sum_dy, sum_dy_xhat, scratch, invstd, C, chunks);
-  LEUKO_CUDA_LAUNCH_CHECK();
+  batchnorm_finish_sums(sum_dy, sum_dy_xhat, scratch, invstd, C, chunks);
 }
 
 template <typename T>
@@ -863,53 +654,20 @@ void launch_backward_input(T* dx, const T* dy, const T* x, const float* mean, co
   LEUKO_CUDA_LAUNCH_CHECK();
 }
 
-// channels_last: the partial kernels above, then the NCHW finishing kernels on their scratch.
-template <typename T>
-void launch_stats_nhwc(float* mean, float* invstd, float* running_mean, float* running_var, const T* x, int64_t M,
-                       int64_t C, double momentum, double eps, float* scratch) {
-  if (C == 0) return;
-  const RowChunks rc = row_chunks(M, C);
-  stats_partial_nhwc_kernel<<<tile_grid(C, rc), kTileBlock, 0, stream()>>>(scratch, x, M, C, rc.rows);
-  LEUKO_CUDA_LAUNCH_CHECK();
-  stats_finish_kernel<<<warp_blocks(C), kThreads, 0, stream()>>>(mean, invstd, running_mean, running_var, scratch, C,
-                                                                 rc.chunks, float(momentum), float(eps));
-  LEUKO_CUDA_LAUNCH_CHECK();
-}
-
-template <typename T>
-void launch_normalize_nhwc(T* y, const T* x, const float* mean, const float* invstd, const float* weight,
-                           const float* bias, int64_t M, int64_t C, bool relu) {
-  if (M * C == 0) return;
-  const RowChunks rc = row_chunks(M, C);
-  normalize_nhwc_kernel<<<tile_grid(C, rc), kTileBlock, 0, stream()>>>(y, x, mean, invstd, weight, bias, M, C, rc.rows,
-                                                                       relu);
-  LEUKO_CUDA_LAUNCH_CHECK();
-}
-
-template <typename T>
-void launch_backward_sums_nhwc(float* sum_dy, float* sum_dy_xhat, const T* dy, const T* x, const float* mean,
-                               const float* invstd, int64_t M, int64_t C, float* scratch, const T* relu_out) {
-  if (C == 0) return;
-  const RowChunks rc = row_chunks(M, C);
-  sums_partial_nhwc_kernel<<<tile_grid(C, rc), kTileBlock, 0, stream()>>>(scratch, dy, x, mean, M, C, rc.rows,
-                                                                          relu_out);
-  LEUKO_CUDA_LAUNCH_CHECK();
-  sums_finish_kernel<<<warp_blocks(C), kThreads, 0, stream()>>>(sum_dy, sum_dy_xhat, scratch, invstd, C, rc.chunks);
-  LEUKO_CUDA_LAUNCH_CHECK();
-}
-
-template <typename T>
-void launch_backward_input_nhwc(T* dx, const T* dy, const T* x, const float* mean, const float* invstd,
-                                const float* weight, const float* sum_dy, const float* sum_dy_xhat, int64_t M,
-                                int64_t C, bool training, const T* relu_out) {
-  if (M * C == 0) return;
-  const RowChunks rc = row_chunks(M, C);
-  backward_input_nhwc_kernel<<<tile_grid(C, rc), kTileBlock, 0, stream()>>>(
-      dx, dy, x, mean, invstd, weight, sum_dy, sum_dy_xhat, M, C, rc.rows, 1.f / float(M), training, relu_out);
-  LEUKO_CUDA_LAUNCH_CHECK();
-}
-
 }  // namespace
+
+void batchnorm_finish_stats(float* mean, float* invstd, float* running_mean, float* running_var, const float* partial,
+                            int64_t C, int64_t chunks, double momentum, double eps) {
+  stats_finish_kernel<<<warp_blocks(C), kThreads, 0, stream()>>>(mean, invstd, running_mean, running_var, partial, C,
+                                                                 chunks, float(momentum), float(eps));
+  LEUKO_CUDA_LAUNCH_CHECK();
+}
+
+void batchnorm_finish_sums(float* sum_dy, float* sum_dy_xhat, const float* partial, const float* invstd, int64_t C,
+                           int64_t chunks) {
+  sums_finish_kernel<<<warp_blocks(C), kThreads, 0, stream()>>>(sum_dy, sum_dy_xhat, partial, invstd, C, chunks);
+  LEUKO_CUDA_LAUNCH_CHECK();
+}
 
 void batchnorm_stats(float* mean, float* invstd, float* running_mean, float* running_var, const float* x, int64_t N,
                      int64_t C, int64_t HW, double momentum, double eps, float* scratch) {
@@ -956,45 +714,6 @@ void batchnorm_backward_input(bf16* dx, const bf16* dy, const bf16* x, const flo
                               int64_t HW, bool training, const bf16* relu_out) {
   launch_backward_input(dev(dx), dev(dy), dev(x), mean, invstd, weight, sum_dy, sum_dy_xhat, N, C, HW, training,
                         dev(relu_out));
-}
-
-void batchnorm_stats_nhwc(float* mean, float* invstd, float* running_mean, float* running_var, const float* x,
-                          int64_t M, int64_t C, double momentum, double eps, float* scratch) {
-  launch_stats_nhwc(mean, invstd, running_mean, running_var, x, M, C, momentum, eps, scratch);
-}
-void batchnorm_stats_nhwc(float* mean, float* invstd, float* running_mean, float* running_var, const bf16* x, int64_t M,
-                          int64_t C, double momentum, double eps, float* scratch) {
-  launch_stats_nhwc(mean, invstd, running_mean, running_var, dev(x), M, C, momentum, eps, scratch);
-}
-
-void batchnorm_normalize_nhwc(float* y, const float* x, const float* mean, const float* invstd, const float* weight,
-                              const float* bias, int64_t M, int64_t C, bool relu) {
-  launch_normalize_nhwc(y, x, mean, invstd, weight, bias, M, C, relu);
-}
-void batchnorm_normalize_nhwc(bf16* y, const bf16* x, const float* mean, const float* invstd, const float* weight,
-                              const float* bias, int64_t M, int64_t C, bool relu) {
-  launch_normalize_nhwc(dev(y), dev(x), mean, invstd, weight, bias, M, C, relu);
-}
-
-void batchnorm_backward_sums_nhwc(float* sum_dy, float* sum_dy_xhat, const float* dy, const float* x, const float* mean,
-                                  const float* invstd, int64_t M, int64_t C, float* scratch, const float* relu_out) {
-  launch_backward_sums_nhwc(sum_dy, sum_dy_xhat, dy, x, mean, invstd, M, C, scratch, relu_out);
-}
-void batchnorm_backward_sums_nhwc(float* sum_dy, float* sum_dy_xhat, const bf16* dy, const bf16* x, const float* mean,
-                                  const float* invstd, int64_t M, int64_t C, float* scratch, const bf16* relu_out) {
-  launch_backward_sums_nhwc(sum_dy, sum_dy_xhat, dev(dy), dev(x), mean, invstd, M, C, scratch, dev(relu_out));
-}
-
-void batchnorm_backward_input_nhwc(float* dx, const float* dy, const float* x, const float* mean, const float* invstd,
-                                   const float* weight, const float* sum_dy, const float* sum_dy_xhat, int64_t M,
-                                   int64_t C, bool training, const float* relu_out) {
-  launch_backward_input_nhwc(dx, dy, x, mean, invstd, weight, sum_dy, sum_dy_xhat, M, C, training, relu_out);
-}
-void batchnorm_backward_input_nhwc(bf16* dx, const bf16* dy, const bf16* x, const float* mean, const float* invstd,
-                                   const float* weight, const float* sum_dy, const float* sum_dy_xhat, int64_t M,
-                                   int64_t C, bool training, const bf16* relu_out) {
-  launch_backward_input_nhwc(dev(dx), dev(dy), dev(x), mean, invstd, weight, sum_dy, sum_dy_xhat, M, C, training,
-                             dev(relu_out));
 }
 
 void increment(int64_t* counter) {
