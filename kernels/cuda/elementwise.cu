@@ -1,8 +1,12 @@
 // CUDA elementwise kernels. Operands of one shape are element-wise maps, 8 elements a thread
-// (map.cuh); the broadcast form is one thread per element in a grid-stride loop that decomposes
-// the flat index into coordinates with the strides passed by value.
+// (map.cuh), and so is the channel bias; the broadcast form is one thread per element in a
+// grid-stride loop that decomposes the flat index into coordinates with the strides passed by
+// value.
+#include <climits>
+
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/map.cuh"
+#include "kernels/divider.h"
 #include "kernels/elementwise.h"
 
 namespace leuko::kernels::cuda {
@@ -63,13 +67,47 @@ struct Unary {
 
 // T: the activation's storage type (float, or __nv_bfloat16 for bf16 activations); the bias is
 // float32 either way (a parameter). The sum and the ReLU are computed in float and rounded once.
-template <typename T>
-__global__ void bias_add_kernel(T* out, const T* x, const float* bias, int64_t total, int64_t C, int64_t inner,
-                                bool relu) {
-  LEUKO_GRID_STRIDE(i, total) {
-    const float v = load(x[i]) + bias[(i / inner) % C];
-    out[i] = store<T>(!relu || !(v <= 0.f) ? v : 0.f);  // a fused ReLU as relu_forward: NaN stays NaN
+// Element i belongs to channel (i / inner) % C: two divisions by numbers fixed at launch, done
+// as multiply-highs (kernels/divider.h) in 32 bits when the tensor has fewer than 2^31
+// elements (the 64-bit division routine, twice per element, made the old kernel
+// arithmetic-bound). With kPacked (x and out aligned to 8 elements), a thread loads and stores
+// 8 elements at once (map.cuh's packs); the values are the same either way.
+template <typename T, typename I, bool kPacked>
+__global__ void bias_add_kernel(T* out, const T* x, const float* bias, int64_t total, Divider<I> inner,
+                                Divider<I> channels, bool relu) {
+  auto one = [&](int64_t i, T v) {
+    I q, c, n;
+    q = inner.div(I(i));
+    channels.divmod(q, &n, &c);
+    const float s = load(v) + bias[c];
+    return store<T>(!relu || !(s <= 0.f) ? s : 0.f);  // a fused ReLU as relu_forward: NaN stays NaN
+  };
+  const int64_t first = blockIdx.x * int64_t(blockDim.x) + threadIdx.x, stride = int64_t(gridDim.x) * blockDim.x;
+  int64_t done = 0;
+  if constexpr (kPacked) {
+    const int64_t packs = total / kMapPack;
+    for (int64_t p = first; p < packs; p += stride) {
+      MapPack<T> v = reinterpret_cast<const MapPack<T>*>(x)[p];
+#pragma unroll
+      for (int k = 0; k < kMapPack; k++) v.v[k] = one(p * kMapPack + k, v.v[k]);
+      reinterpret_cast<MapPack<T>*>(out)[p] = v;
+    }
+    done = packs * kMapPack;
   }
+  for (int64_t i = done + first; i < total; i += stride) out[i] = one(i, x[i]);
+}
+
+template <typename T, typename I>
+void launch_bias_add_as(T* out, const T* x, const float* bias, int64_t total, int64_t C, int64_t inner, bool relu) {
+  const bool packed = pack_aligned(out) && pack_aligned(x);
+  const Divider<I> by_inner(inner), by_channels(C);
+  if (packed)
+    bias_add_kernel<T, I, true><<<map_blocks(total, true), kThreads, 0, stream()>>>(out, x, bias, total, by_inner,
+                                                                                      by_channels, relu);
+  else
+    bias_add_kernel<T, I, false><<<map_blocks(total, false), kThreads, 0, stream()>>>(out, x, bias, total, by_inner,
+                                                                                        by_channels, relu);
+  LEUKO_CUDA_LAUNCH_CHECK();
 }
 
 // out may be x (the convolution and linear layers add the bias in place).
@@ -77,8 +115,8 @@ template <typename T>
 void launch_bias_add(T* out, const T* x, const float* bias, int64_t N, int64_t C, int64_t inner, bool relu) {
   const int64_t total = N * C * inner;
   if (total == 0) return;
-  bias_add_kernel<<<blocks_for(total), kThreads, 0, stream()>>>(out, x, bias, total, C, inner, relu);
-  LEUKO_CUDA_LAUNCH_CHECK();
+  if (total <= INT_MAX) launch_bias_add_as<T, int32_t>(out, x, bias, total, C, inner, relu);
+  else launch_bias_add_as<T, int64_t>(out, x, bias, total, C, inner, relu);
 }
 
 }  // namespace
