@@ -96,7 +96,7 @@ for m in ${models//,/ }; do
 done
 
 # The table: the study's row, then leuko's, per network.
-python3 - "$out" "$models" "$leuko" "$data" <<'EOF'
+python3 - "$out" "$models" "$leuko" "$data" "${extra[*]+${extra[*]}}" <<'EOF'
 import csv, json, os, subprocess, sys
 out, models, leuko, data = sys.argv[1], sys.argv[2].split(","), sys.argv[3], sys.argv[4]
 study = {"alexnet": (0.9847, 0.9892, 0.9928, 0.9910), "resnet50": (0.9939, 0.9941, 0.9939, 0.9939),
@@ -141,6 +141,8 @@ for m in models:
 card = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True).stdout.strip() \
     if any(os.access(os.path.join(p, "nvidia-smi"), os.X_OK) for p in os.environ.get("PATH", "").split(":")) else "no GPU"
 print("\ncard: %s; data: %s; binary task, positive class malignant, test split of the seed-42 split" % (card or "?", data))
-print("commands: %s train --model M --data DATA --task binary --precision tf32 --out %s/M (default recipe per network)" % (leuko, out))
+extra = sys.argv[5] if len(sys.argv) > 5 else ""
+print("commands: %s train --model M --data DATA --task binary --precision tf32 --out %s/M%s (default recipe per network%s)"
+      % (leuko, out, " " + extra if extra else "", ", with the flags after --" if extra else ""))
 EOF
 exit $failed
