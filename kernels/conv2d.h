@@ -70,7 +70,7 @@ namespace cuda {
 // cuDNN's scratch memory, owned by the caller: returns device memory of at least `bytes` bytes
 // (nullptr for 0), valid for work queued on the stream until the next call. May throw
 // OutOfMemory; the convolution then falls back to an algorithm that needs no workspace.
-// layers/conv2d.cpp passes one growing buffer shared by every convolution.
+// layers/conv2d.cpp allocates it for each call and frees it once the call is queued.
 using Workspace = void* (*)(size_t bytes);
 
 // float32, same layouts as the CPU versions. The algorithm of each direction is chosen once per

@@ -18,9 +18,6 @@
 #include "layers/dispatch.h"
 #include "layers/reduce.h"
 #include "tensor/autograd.h"
-#if LEUKO_WITH_CUDA
-#include "tensor/cuda/graph.h"
-#endif
 
 namespace leuko {
 
@@ -32,23 +29,39 @@ using kernels::Conv2dShape;
 namespace {
 
 #if LEUKO_WITH_CUDA
-// The cuDNN workspace shared by every convolution: one buffer, grown (never shrunk) to the
-// largest request. The old buffer goes back to the caching allocator when it grows; cuDNN
-// calls already queued may still use it, but all work is on one stream, so whatever reuses the
-// block next runs after them. A recorded CUDA graph (tensor/cuda/graph.h), though, replays its
-// convolutions on the buffer of its capture: while one lives, an outgrown buffer is kept.
-void* conv_workspace(size_t bytes) {
+// The cuDNN workspace of the convolution being queued: allocated when cuDNN asks for it, freed
+// as soon as the call is queued (WorkspaceScope), as PyTorch does. The caching allocator takes
+// the block back, and since all work is on one stream, whatever reuses it runs after the
+// convolution. Versions 0 to 16 kept one buffer grown to the largest request instead: up to the
+// workspace cap (1 GiB) held through every step on top of the activations, so the step's peak
+// (the end of the forward, when the activations are all alive) counted the largest workspace of
+// any convolution, though the convolutions running then need little. In a CUDA graph's capture
+// the block comes from the graph's pool (tensor/cuda/allocator.cpp) and is reused by the
+// capture's later allocations, in the stream's order, which every replay keeps.
+Tensor& workspace_slot() {
   static Tensor* ws = new Tensor();  // never destroyed: it may be used during static destruction
-  static std::vector<Tensor>* outgrown = new std::vector<Tensor>();  // kept for live graphs
-  if (bytes == 0) return nullptr;
-  if (!ws->defined() || ws->nbytes() < bytes) {
-    if ((cuda::live_graphs() > 0 || cuda::capturing()) && ws->defined()) outgrown->push_back(*ws);
-    else outgrown->clear();
-    *ws = Tensor();  // free first, so that an out-of-memory retry can return it to the driver
-    *ws = Tensor::empty({int64_t((bytes + sizeof(float) - 1) / sizeof(float))}, DType::f32, Device::CUDA);
-  }
-  return ws->raw_data();
+  return *ws;
 }
+
+// cuDNN's request (kernels/conv2d.h Workspace). A second, larger request within one call (the
+// graph API passing the convolution on to the legacy calls) replaces the first buffer.
+void* conv_workspace(size_t bytes) {
+  Tensor& ws = workspace_slot();
+  if (bytes == 0) return nullptr;
+  if (!ws.defined() || ws.nbytes() < bytes) {
+    ws = Tensor();  // free first, so that an out-of-memory retry can return it to the driver
+    ws = Tensor::empty({int64_t((bytes + sizeof(float) - 1) / sizeof(float))}, DType::f32, Device::CUDA);
+  }
+  return ws.raw_data();
+}
+
+// Frees the workspace once the convolution's cuDNN call is queued (or has thrown).
+struct WorkspaceScope {
+  WorkspaceScope() = default;
+  WorkspaceScope(const WorkspaceScope&) = delete;
+  WorkspaceScope& operator=(const WorkspaceScope&) = delete;
+  ~WorkspaceScope() { workspace_slot() = Tensor(); }
+};
 #endif
 
 std::string pair_str(const Conv2dOptions::Pair& p) {
@@ -112,6 +125,7 @@ Tensor backward_data(const Tensor& dy, const Tensor& w, const Conv2dShape& s) {
   if (s.N == 0) return dx;
   if (dy.is_cuda()) {
     LEUKO_CUDA_BRANCH({
+      const WorkspaceScope scope;
       if (dy.dtype() == DType::bf16) {
         kg::conv2d_backward_data(dx.data<bf16>(), dy.data<bf16>(), w.data<bf16>(), s, conv_workspace);
       } else {
@@ -134,6 +148,7 @@ Tensor backward_filter(const Tensor& x, const Tensor& dy, const Conv2dShape& s) 
   Tensor dw = Tensor::empty({s.K, s.channels_per_group(), s.R, s.S}, dy.dtype(), dy.device(), dy.memory_format());
   if (dy.is_cuda()) {
     LEUKO_CUDA_BRANCH({
+      const WorkspaceScope scope;
       if (dy.dtype() == DType::bf16) {
         kg::conv2d_backward_filter(dw.data<bf16>(), x.data<bf16>(), dy.data<bf16>(), s, conv_workspace);
       } else {
@@ -162,6 +177,7 @@ Tensor conv2d_cuda(const Tensor& x, const Tensor& weight, const Tensor& bias, co
   const int64_t rows = s.channels_last ? s.N * s.P * s.Q : s.N, inner = s.channels_last ? 1 : s.P * s.Q;
   if (s.N > 0) {
     LEUKO_CUDA_BRANCH({
+      const WorkspaceScope scope;
       if (bf) {
         kg::conv2d_forward(out.data<bf16>(), x.data<bf16>(), w.data<bf16>(), s, conv_workspace);
         if (bias.defined()) kg::bias_add(out.data<bf16>(), out.data<bf16>(), bias.data<float>(), rows, s.K, inner, relu);

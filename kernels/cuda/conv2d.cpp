@@ -27,9 +27,9 @@
 // Memory order: NCHW, or NHWC for channels_last tensors (Conv2dShape::channels_last), with the
 // filter then in (K, R, S, Cg) order too; also part of the key.
 //
-// The workspace is the caller's (kernels/conv2d.h, Workspace): layers/conv2d.cpp keeps one
-// growing buffer for every convolution of the process, as large as the largest workspace of a
-// chosen algorithm. The search times the algorithms in a scratch of its own, freed after it.
+// The workspace is the caller's (kernels/conv2d.h, Workspace): layers/conv2d.cpp allocates it
+// for each call from the caching allocator and frees it once the call is queued. The search
+// times the algorithms in a scratch of its own, freed after it.
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -356,8 +356,8 @@ void convolve(const Conv2dShape& s, cudnnDataType_t type, const Buffers& b, Work
   std::optional<Choice>& slot = plan->choice[Dir::kIndex];
   if (!slot) {
     // cuDNN's search times algorithms by running them: a CUDA graph cannot record that. The step
-    // has run eagerly before its capture, so its shapes are known and the workspace has grown to
-    // what their algorithms need; a new shape here means the captured step differs.
+    // has run eagerly before its capture, so its shapes are known and their algorithms chosen;
+    // a new shape here means the captured step differs.
     LEUKO_CHECK(!leuko::cuda::capturing(), "conv2d: a convolution of a new shape while a CUDA graph is ",
                 "being captured; run the same step once before capturing it");
     slot = choose<Dir>(h, plan->desc, b);

@@ -68,8 +68,8 @@ class StepGraph {
 
 // True while a StepGraph records on leuko's stream.
 bool capturing();
-// How many StepGraphs hold a recorded step: a buffer one of them may replay on must not be freed
-// while this is above 0 (layers/conv2d.cpp keeps its outgrown cuDNN workspaces).
+// How many StepGraphs hold a recorded step (a buffer one of them may replay on must not be
+// handed to anything else while this is above 0; the allocator's private pools see to it).
 int live_graphs();
 // While a StepGraph records: the device word where each replay finds its step (the dropout
 // kernels read it); otherwise nullptr.

@@ -10,6 +10,7 @@
 #include "layers/activation.h"
 #include "layers/conv2d.h"
 #include "layers/linear.h"
+#include "tensor/allocator.h"
 #include "tensor/device.h"
 
 using namespace leuko;
@@ -138,6 +139,34 @@ TEST_CASE("conv2d GPU: the algorithm is searched once per shape, and a second ca
     Tensor y3 = conv2d(x.detach(), w.detach(), b.detach(), opt);
     CHECK(conv2d_algorithm_searches() == s2 + 1);
     CHECK(test::rel_error(y3, y1) <= 1e-2);  // TF32 against fp32: 1e-2 relative
+  }
+}
+
+TEST_CASE("conv2d GPU: the cuDNN workspace is freed once each call is queued") {
+  // A convolution's workspace lives for its call only (layers/conv2d.cpp WorkspaceScope): once
+  // a forward and backward are done and their tensors dropped, the memory in use is what it
+  // was before (a buffer kept between calls would stay). The first round searches the
+  // algorithms (its scratch is freed too); the second runs the chosen ones.
+  PrecisionScope fp32(Precision::fp32);
+  Tensor x = test::leaf(test::randn_t({8, 64, 56, 56}, 3101, DType::f32, Device::CUDA));
+  Tensor w = test::leaf(test::randn_t({64, 64, 3, 3}, 3102, DType::f32, Device::CUDA));
+  Tensor dy = test::randn_t({8, 64, 56, 56}, 3103, DType::f32, Device::CUDA);
+  const Conv2dOptions opt{{1, 1}, {1, 1}, {1, 1}, 1};
+  for (int round = 0; round < 2; round++) {
+    CAPTURE(round);
+    cuda_synchronize();
+    const size_t base = memory_stats(Device::CUDA).current;
+    reset_peak_memory(Device::CUDA);
+    conv2d(x, w, Tensor(), opt).backward(dy);
+    x.zero_grad();
+    w.zero_grad();
+    const MemoryStats m = memory_stats(Device::CUDA);
+    CHECK(m.current == base);
+    // Above the output and the two gradients at the peak: the workspaces (and the search's
+    // scratch in round 0). Said, so that a run whose algorithms need none is seen to test less.
+    const size_t tensors = 8 * 64 * 56 * 56 * 4 * 2 + 64 * 64 * 9 * 4;
+    MESSAGE("round " << round << ": peak " << (m.peak - base) / 1024 << " KiB above the start, tensors "
+                     << tensors / 1024 << " KiB");
   }
 }
 
