@@ -42,6 +42,15 @@ __device__ __forceinline__ Welford merge(const Welford& a, const Welford& b) {
   return {n, a.mean + delta * fb, a.m2 + b.m2 + delta * delta * a.n * fb};
 }
 
+// 1 / x by the hardware's approximation (MUFU.RCP: at most 1 ulp off; a subnormal x, never
+// here, flushed). `1.f / x` is an IEEE division, and even __fdividef adds a rescaling for
+// subnormal divisors: about ten instructions either way, and the former a branch to a slow path.
+__device__ __forceinline__ float approx_rcp(float x) {
+  float r;
+  asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
+  return r;
+}
+
 // The finishing launches (batchnorm_nchw.cu), after a layout's partial kernel has filled
 // `partial` with chunks results per channel, channel c's at c * chunks .. c * chunks + chunks - 1.
 // Statistics: merges the (n, mean, m2) triples, writes mean and invstd = 1 / sqrt(var + eps) and

@@ -50,15 +50,6 @@
 namespace leuko::kernels::cuda {
 namespace {
 
-// 1 / x by the hardware's approximation (MUFU.RCP: at most 1 ulp off; a subnormal x, never
-// here, flushed). `1.f / x` is an IEEE division, and even __fdividef adds a rescaling for
-// subnormal divisors: about ten instructions either way, and the former a branch to a slow path.
-__device__ __forceinline__ float approx_rcp(float x) {
-  float r;
-  asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
-  return r;
-}
-
 // Adds value v to a running triple (Welford's update), the step delta / n taken as
 // delta * approx_rcp(n). Error: the step is then within about 1.5 ulp of delta / n instead of the
 // IEEE division's 0.5 ulp: an absolute error of ~1e-7 |delta| / n, of the size of the rounding of

@@ -23,14 +23,23 @@ struct Config {
 const std::vector<Config> kConfigs = {
     {"odd (2, 3, 5, 7)", {2, 3, 5, 7}},
     {"H*W = 1 (4, 3, 1, 1)", {4, 3, 1, 1}},
-    // Two channel tiles of 32, the second partial.
+    // Vectors (C a multiple of 4 floats, 8 bf16): 10 float groups on a 16-lane tile, 5 bf16
+    // groups on 8 lanes, 3 of them spare.
     {"C = 40 (3, 40, 9, 11)", {3, 40, 9, 11}},
     // 65536 rows: many row chunks per channel tile, merged by the finishing kernel.
     {"many chunks (16, 3, 64, 64)", {16, 3, 64, 64}},
     {"ResNet-like (8, 64, 28, 28)", {8, 64, 28, 28}},
     {"ResNet-50 layer 3 (64, 256, 14, 14)", {64, 256, 14, 14}},
-    // 135,668 rows: on a 132-SM card 1,056 chunks of 129 rows, the last four empty.
-    {"empty trailing chunks (4, 3, 1, 33917)", {4, 3, 1, 33917}},
+    // 540,673 rows, the scalar path's 4 x 64 tile: on a 132-SM card 1,056 chunks of 513 rows,
+    // the last two empty.
+    {"empty trailing chunks (1, 3, 1, 540673)", {1, 3, 1, 540673}},
+    // GoogLeNet's and ResNet-50's small C: one bf16 vector per 2 lanes x 128 row lanes (C = 16);
+    // C = 24 vectors in float, the scalar path in bf16; C = 17 scalar in both.
+    {"C = 16 (32, 16, 28, 28)", {32, 16, 28, 28}},
+    {"C = 24 (4, 24, 13, 13)", {4, 24, 13, 13}},
+    {"C = 17 (5, 17, 6, 7)", {5, 17, 6, 7}},
+    // Several 32-lane tiles of vectors: 8 float tiles, 4 bf16.
+    {"C = 1024 (8, 1024, 7, 7)", {8, 1024, 7, 7}},
 };
 
 // One float32 run on the GPU: the output, the gradients of x (its NCHW leaf), weight and bias,
