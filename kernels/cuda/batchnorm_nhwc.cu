@@ -237,6 +237,25 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+// The backward kernels' loads: rows r0, r0 + step, ... (kUnrollBackward of them, those before
+// `end`) of dy, x and relu_out, channels c0 .. c0 + kG - 1, all issued before any is used; x only
+// with with_x (eval's input gradient needs none), relu_out only with with_relu (a fused ReLU).
+template <int kG, typename T>
+__device__ __forceinline__ void load_backward_rows(float (&g)[kUnrollBackward][kG], float (&v)[kUnrollBackward][kG],
+                                                   float (&r)[kUnrollBackward][kG], const T* dy, const T* x,
+                                                   const T* relu_out, bool with_x, bool with_relu, int64_t r0,
+                                                   int64_t step, int64_t end, int64_t C, int64_t c0) {
+#pragma unroll
+  for (int u = 0; u < kUnrollBackward; u++) {
+    const int64_t o = (r0 + u * step) * C + c0;
+    if (r0 + u * step < end) {
+      load_group<kG>(dy + o, g[u]);
+      if (with_x) load_group<kG>(x + o, v[u]);
+      if (with_relu) load_group<kG>(relu_out + o, r[u]);
+    }
+  }
+}
+
 // Block (tile, chunk): partial[c, chunk] = (sum dy, sum dy * (x - mean)) over its rows.
 template <typename T, int kG>
 __global__ void __launch_bounds__(kThreads)
@@ -256,15 +275,7 @@ __global__ void __launch_bounds__(kThreads)
     for (int e = 0; e < kG; e++) mu[e] = mean[c0 + e];
     for (int64_t r0 = begin + threadIdx.y; r0 < end; r0 += kUnrollBackward * step) {
       float g[kUnrollBackward][kG], v[kUnrollBackward][kG], r[kUnrollBackward][kG];  // dy, x, relu_out
-#pragma unroll
-      for (int u = 0; u < kUnrollBackward; u++) {
-        const int64_t o = (r0 + u * step) * C + c0;
-        if (r0 + u * step < end) {
-          load_group<kG>(dy + o, g[u]);
-          load_group<kG>(x + o, v[u]);
-          if (has_relu) load_group<kG>(relu_out + o, r[u]);
-        }
-      }
+      load_backward_rows<kG>(g, v, r, dy, x, relu_out, true, has_relu, r0, step, end, C, c0);
 #pragma unroll
       for (int u = 0; u < kUnrollBackward; u++) {
         if (r0 + u * step >= end) break;
@@ -328,15 +339,7 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t begin = int64_t(blockIdx.y) * rows, end = min(M, begin + rows);
   for (int64_t r0 = begin + threadIdx.y; r0 < end; r0 += kUnrollBackward * step) {
     float g[kUnrollBackward][kG], v[kUnrollBackward][kG], r[kUnrollBackward][kG];  // dy (then dx), x, relu_out
-#pragma unroll
-    for (int u = 0; u < kUnrollBackward; u++) {
-      const int64_t o = (r0 + u * step) * C + c0;
-      if (r0 + u * step < end) {
-        load_group<kG>(dy + o, g[u]);
-        if (training) load_group<kG>(x + o, v[u]);
-        if (has_relu) load_group<kG>(relu_out + o, r[u]);
-      }
-    }
+    load_backward_rows<kG>(g, v, r, dy, x, relu_out, training, has_relu, r0, step, end, C, c0);
 #pragma unroll
     for (int u = 0; u < kUnrollBackward; u++) {
       if (r0 + u * step >= end) break;
