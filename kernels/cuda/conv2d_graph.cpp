@@ -142,32 +142,36 @@ std::unique_ptr<Graph> build_graph(int dir, const Conv2dShape& s, cudnnDataType_
   g->conv->set(CUDNN_ATTR_CONVOLUTION_DILATIONS, CUDNN_TYPE_INT64, dil.data(), 2);
   g->conv->finalize();
 
+  // The operation of each direction, with the attributes that name its three tensors (in the
+  // order x, w, y of the graph's descriptors: dx and dw are x's and w's shapes), its
+  // convolution, alpha and beta.
+  struct OpAttrs {
+    cudnnBackendDescriptorType_t type;
+    cudnnBackendAttributeName_t x, w, y, conv, alpha, beta;
+  };
+  static const OpAttrs kOps[3] = {
+      {CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X,
+       CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y,
+       CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA,
+       CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA},
+      {CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_DATA_DESCRIPTOR, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DX,
+       CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_W, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DY,
+       CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_CONV_DESC, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_ALPHA,
+       CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_BETA},
+      {CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_FILTER_DESCRIPTOR, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_X,
+       CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DW, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DY,
+       CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_CONV_DESC, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_ALPHA,
+       CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_BETA},
+  };
+  const OpAttrs& a = kOps[dir];
   const float one = 1.f, zero = 0.f;  // beta 0: the output is written, never read
-  if (dir == 0) {
-    g->op = std::make_unique<Desc>(CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR);
-    g->op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X, *g->x);
-    g->op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W, *g->w);
-    g->op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y, *g->y);
-    g->op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC, *g->conv);
-    g->op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA, CUDNN_TYPE_FLOAT, &one);
-    g->op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA, CUDNN_TYPE_FLOAT, &zero);
-  } else if (dir == 1) {
-    g->op = std::make_unique<Desc>(CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_DATA_DESCRIPTOR);
-    g->op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DX, *g->x);
-    g->op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_W, *g->w);
-    g->op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DY, *g->y);
-    g->op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_CONV_DESC, *g->conv);
-    g->op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_ALPHA, CUDNN_TYPE_FLOAT, &one);
-    g->op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_BETA, CUDNN_TYPE_FLOAT, &zero);
-  } else {
-    g->op = std::make_unique<Desc>(CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_FILTER_DESCRIPTOR);
-    g->op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_X, *g->x);
-    g->op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DW, *g->w);
-    g->op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DY, *g->y);
-    g->op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_CONV_DESC, *g->conv);
-    g->op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_ALPHA, CUDNN_TYPE_FLOAT, &one);
-    g->op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_BETA, CUDNN_TYPE_FLOAT, &zero);
-  }
+  g->op = std::make_unique<Desc>(a.type);
+  g->op->set(a.x, *g->x);
+  g->op->set(a.w, *g->w);
+  g->op->set(a.y, *g->y);
+  g->op->set(a.conv, *g->conv);
+  g->op->set(a.alpha, CUDNN_TYPE_FLOAT, &one);
+  g->op->set(a.beta, CUDNN_TYPE_FLOAT, &zero);
   g->op->finalize();
   g->graph.set(CUDNN_ATTR_OPERATIONGRAPH_OPS, *g->op);
   g->graph.set(kGraphHandle, CUDNN_TYPE_HANDLE, &h);
