@@ -39,6 +39,37 @@ std::string mib_str(size_t bytes) {
 
 // 64-byte alignment: a cache line, and enough for any SIMD load the compiler emits.
 constexpr size_t kCpuAlign = 64;
+
+// LEUKO_ALLOC_TRACE=<file>: one line per allocation ("a cuda 4000 0x7f..") and per free
+// ("f cuda 0x7f.."), in the order they happen, for tools/alloc_replay.cpp. Opened at the first
+// allocation; lines are written under one lock so that threads do not interleave them.
+struct Trace {
+  std::mutex mutex;
+  FILE* file = nullptr;
+  Trace() {
+    const char* path = std::getenv("LEUKO_ALLOC_TRACE");
+    if (path == nullptr || *path == '\0') return;
+    file = std::fopen(path, "w");
+    LEUKO_CHECK(file != nullptr, "LEUKO_ALLOC_TRACE: cannot write '", path, "'");
+  }
+};
+Trace& trace() {
+  static Trace* t = new Trace();  // never destroyed: tensors are freed after statics
+  return *t;
+}
+const char* device_word(Device d) { return d == Device::CUDA ? "cuda" : "cpu"; }
+void trace_alloc(Device d, size_t bytes, const void* p) {
+  Trace& t = trace();
+  if (t.file == nullptr) return;
+  std::lock_guard<std::mutex> lock(t.mutex);
+  std::fprintf(t.file, "a %s %zu %p\n", device_word(d), bytes, p);
+}
+void trace_free(Device d, const void* p) {
+  Trace& t = trace();
+  if (t.file == nullptr) return;
+  std::lock_guard<std::mutex> lock(t.mutex);
+  std::fprintf(t.file, "f %s %p\n", device_word(d), p);  // exit() flushes it
+}
 }  // namespace
 
 void set_poison_allocations(bool on) { g_poison = on; }
@@ -47,7 +78,9 @@ bool poison_allocations() { return g_poison; }
 void* device_alloc(Device device, size_t bytes) {
   if (device == Device::CUDA) {
 #if LEUKO_WITH_CUDA
-    return cuda::caching_alloc(bytes);
+    void* p = cuda::caching_alloc(bytes);
+    trace_alloc(device, bytes, p);
+    return p;
 #else
     no_cuda_build();
 #endif
@@ -79,11 +112,13 @@ void* device_alloc(Device device, size_t bytes) {
                       rounded);
   }
   if (g_poison) std::memset(p, 0xFF, rounded);
+  trace_alloc(device, bytes, p);
   return p;
 }
 
 void device_free(Device device, void* ptr, size_t bytes) {
   if (ptr == nullptr) return;
+  trace_free(device, ptr);
   if (device == Device::CUDA) {
 #if LEUKO_WITH_CUDA
     cuda::caching_free(ptr, bytes);

@@ -1,0 +1,338 @@
+// The caching CUDA allocator's policy (tensor/block_cache.h), on the CPU with a fake driver:
+// rounding, best fit, splitting, merging, giving segments back, the limit, private pools, and
+// against a brute-force model over random allocation sequences.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <map>
+#include <random>
+#include <vector>
+
+#include "tensor/block_cache.h"
+
+using namespace leuko;
+
+namespace {
+
+constexpr size_t KiB = 1024, MiB = size_t(1) << 20;
+
+// A driver that hands out addresses far apart (so no two segments touch) and records what it
+// gave and got back; `capacity` bytes at most outstanding (0: unlimited).
+struct FakeSource : BlockCache::Source {
+  size_t next = size_t(1) << 40;
+  size_t capacity = 0;
+  size_t outstanding = 0;
+  int obtained = 0, given_back = 0, syncs = 0;
+  std::map<uintptr_t, size_t> live;  // segment base -> bytes
+  void* obtain(size_t bytes) override {
+    if (capacity > 0 && outstanding + bytes > capacity) return nullptr;
+    void* p = reinterpret_cast<void*>(next);
+    live[next] = bytes;
+    next += bytes + (size_t(1) << 32);
+    outstanding += bytes;
+    obtained++;
+    return p;
+  }
+  void give_back(void* ptr, size_t bytes) override {
+    auto it = live.find(reinterpret_cast<uintptr_t>(ptr));
+    REQUIRE(it != live.end());  // only what was obtained, and only once
+    REQUIRE(it->second == bytes);
+    live.erase(it);
+    outstanding -= bytes;
+    given_back++;
+  }
+  void before_give_back() override { syncs++; }
+};
+
+uintptr_t addr(const void* p) { return reinterpret_cast<uintptr_t>(p); }
+
+}  // namespace
+
+TEST_CASE("block cache: sizes round to 512 bytes; small blocks share 2 MiB segments, large ones get their own") {
+  CHECK(BlockCache::round_size(0) == 512);
+  CHECK(BlockCache::round_size(1) == 512);
+  CHECK(BlockCache::round_size(512) == 512);
+  CHECK(BlockCache::round_size(513) == 1024);
+  CHECK(BlockCache::segment_size(512) == 2 * MiB);
+  CHECK(BlockCache::segment_size(MiB) == 2 * MiB);
+  CHECK(BlockCache::segment_size(MiB + 512) == 2 * MiB);
+  CHECK(BlockCache::segment_size(3 * MiB) == 4 * MiB);
+  CHECK(BlockCache::segment_size(4 * MiB) == 4 * MiB);
+
+  FakeSource src;
+  BlockCache c(src);
+  const auto a = c.allocate(4000);  // 4096 bytes, from a new 2 MiB segment
+  REQUIRE(a.ptr != nullptr);
+  CHECK(a.size == 4096);
+  CHECK(c.stats().current == 4096);
+  CHECK(c.stats().reserved == 2 * MiB);
+  CHECK(c.stats().cache_hits == 0);
+  const auto b = c.allocate(100 * KiB);  // the same segment, right after a
+  CHECK(addr(b.ptr) == addr(a.ptr) + 4096);
+  CHECK(src.obtained == 1);
+  CHECK(c.stats().cache_hits == 1);
+  CHECK(c.stats().current == 4096 + 100 * KiB);
+
+  const auto big = c.allocate(3 * MiB);  // large: a 4 MiB segment of its own, 3 MiB counted live
+  CHECK(big.size == 3 * MiB);
+  CHECK(src.obtained == 2);
+  CHECK(c.stats().reserved == 6 * MiB);
+  CHECK(c.stats().current == 4096 + 100 * KiB + 3 * MiB);
+  // The large segment's free 1 MiB tail serves no small block: a small one takes the small segment.
+  const auto s = c.allocate(512 * KiB);
+  CHECK(addr(s.ptr) == addr(b.ptr) + 100 * KiB);
+  CHECK(src.obtained == 2);
+  // A large block that does not fit the tail (1 MiB + 512 bytes) gets a 2 MiB segment.
+  const auto tail = c.allocate(MiB + 1);
+  CHECK(src.obtained == 3);
+  c.free(tail.ptr);
+  c.free(s.ptr);
+  c.free(big.ptr);
+  c.free(b.ptr);
+  c.free(a.ptr);
+  CHECK(c.stats().current == 0);
+  CHECK(c.stats().reserved == 8 * MiB);  // all cached
+  CHECK(c.stats().peak == 4096 + 100 * KiB + 3 * MiB + 512 * KiB + MiB + 512);
+}
+
+TEST_CASE("block cache: best fit, and the rest of a block stays free for the next") {
+  FakeSource src;
+  BlockCache c(src);
+  // Three large blocks in three segments, freed: free blocks of 8, 4 and 6 MiB.
+  void* p8 = c.allocate(8 * MiB).ptr;
+  void* p4 = c.allocate(4 * MiB).ptr;
+  void* p6 = c.allocate(6 * MiB).ptr;
+  c.free(p8);
+  c.free(p4);
+  c.free(p6);
+  // 5 MiB: the 6 MiB block is the smallest that fits (not the first, not the largest).
+  const auto five = c.allocate(5 * MiB);
+  CHECK(five.ptr == p6);
+  CHECK(five.size == 5 * MiB);
+  CHECK(c.stats().current == 5 * MiB);  // counted at its size, not the block's 6
+  // The 1 MiB left of it is a free block of its own: 1 MiB + 512 bytes does not fit it, so the
+  // 4 MiB block is the best fit, and its rest (3 MiB - 512) is free after it.
+  const auto over = c.allocate(MiB + 1);
+  CHECK(over.ptr == p4);
+  const auto rest = c.allocate(3 * MiB - 512);
+  CHECK(addr(rest.ptr) == addr(p4) + MiB + 512);
+  CHECK(src.obtained == 3);  // nothing new from the driver so far
+  c.free(five.ptr);
+  c.free(over.ptr);
+  c.free(rest.ptr);
+  CHECK(c.stats().current == 0);
+  // Freed, each segment is one block again: the whole 8 MiB block serves 8 MiB.
+  CHECK(c.allocate(8 * MiB).ptr == p8);
+  CHECK(c.allocate(6 * MiB).ptr == p6);
+  CHECK(c.allocate(4 * MiB).ptr == p4);
+  CHECK(src.obtained == 3);
+}
+
+TEST_CASE("block cache: freed neighbours merge, in either order, and a free segment goes back whole") {
+  FakeSource src;
+  BlockCache c(src);
+  void* a = c.allocate(512).ptr;
+  void* b = c.allocate(512).ptr;
+  void* d = c.allocate(512).ptr;
+  REQUIRE(addr(b) == addr(a) + 512);
+  REQUIRE(addr(d) == addr(b) + 512);
+  // Free the middle, then the first (merges forward), then the last (merges backward): the
+  // segment is one free block, so 2 MiB fits at its start.
+  c.free(b);
+  c.free(a);
+  CHECK(c.allocate(1024).ptr == a);  // a and b, merged
+  c.free(a);
+  c.free(d);
+  const auto whole = c.allocate(MiB);  // small: the segment's first MiB
+  CHECK(whole.ptr == a);
+  c.free(whole.ptr);
+  CHECK(c.release_free_segments() == 2 * MiB);  // one block, the whole segment: it goes back
+  CHECK(src.given_back == 1);
+  CHECK(c.stats().reserved == 0);
+}
+
+TEST_CASE("block cache: only segments with no live block go back, after one synchronisation") {
+  FakeSource src;
+  BlockCache c(src);
+  void* a = c.allocate(8 * MiB).ptr;
+  void* b = c.allocate(8 * MiB).ptr;
+  void* s1 = c.allocate(KiB).ptr;
+  void* s2 = c.allocate(KiB).ptr;  // the same small segment as s1
+  CHECK(c.release_free_segments() == 0);  // everything is live
+  CHECK(src.syncs == 0);                  // nothing to give back: no synchronisation either
+  c.free(a);
+  c.free(s1);  // s2 still holds the small segment
+  CHECK(c.release_free_segments() == 8 * MiB);
+  CHECK(src.syncs == 1);
+  CHECK(src.given_back == 1);
+  CHECK(c.stats().reserved == 8 * MiB + 2 * MiB);
+  CHECK(c.segments() == 2);
+  c.free(s2);
+  c.free(b);
+  CHECK(c.release_free_segments() == 10 * MiB);
+  CHECK(src.syncs == 2);
+  CHECK(c.stats().reserved == 0);
+  CHECK(src.outstanding == 0);
+  CHECK(c.segments() == 0);
+  c.free(b);  // freed twice, or never ours: ignored
+  c.free(reinterpret_cast<void*>(uintptr_t(12345)));
+  CHECK(c.stats().current == 0);
+}
+
+TEST_CASE("block cache: when the driver says no, free segments go back and it is asked once more") {
+  FakeSource src;
+  src.capacity = 16 * MiB;
+  BlockCache c(src);
+  void* a = c.allocate(10 * MiB).ptr;
+  c.free(a);  // cached: 10 of the 16 MiB are held
+  const auto b = c.allocate(12 * MiB);  // does not fit beside the cached 10: they go back first
+  REQUIRE(b.ptr != nullptr);
+  CHECK(src.given_back == 1);
+  CHECK(c.stats().reserved == 12 * MiB);
+  const auto no = c.allocate(6 * MiB);  // 12 live + 6 > 16, and nothing cached to give back
+  CHECK(no.ptr == nullptr);
+  CHECK(no.failure == BlockCache::Failure::source);
+  CHECK(no.size == 6 * MiB);
+  CHECK(c.stats().current == 12 * MiB);  // the failure left nothing behind
+  CHECK(c.stats().reserved == 12 * MiB);
+  CHECK(c.allocate(4 * MiB).ptr != nullptr);  // what fits still works
+}
+
+TEST_CASE("block cache: the limit bounds the segments held, live and cached") {
+  FakeSource src;
+  BlockCache c(src);
+  c.set_limit(20 * MiB);
+  void* a = c.allocate(8 * MiB).ptr;
+  void* b = c.allocate(8 * MiB).ptr;
+  c.free(b);  // 16 MiB held, 8 of them cached
+  const auto d = c.allocate(10 * MiB);  // 16 + 10 > 20: the cached 8 go back, then 8 + 10 fits
+  REQUIRE(d.ptr != nullptr);
+  CHECK(c.stats().reserved == 18 * MiB);
+  const auto e = c.allocate(4 * MiB);  // 18 + 4 > 20, nothing to give back
+  CHECK(e.ptr == nullptr);
+  CHECK(e.failure == BlockCache::Failure::limit);
+  c.set_limit(0);
+  CHECK(c.allocate(4 * MiB).ptr != nullptr);
+  c.free(a);
+  c.free(d.ptr);
+}
+
+TEST_CASE("block cache: a private pool's blocks are its own until it is released") {
+  FakeSource src;
+  BlockCache c(src);
+  void* shared = c.allocate(4 * MiB).ptr;
+  c.free(shared);  // cached in the shared pool
+
+  const int pool = c.new_pool();
+  CHECK(pool != 0);
+  c.use_pool(pool);
+  const auto g1 = c.allocate(4 * MiB);  // not the shared cached block: a segment of the pool's own
+  CHECK(g1.ptr != shared);
+  CHECK(src.obtained == 2);
+  void* g2 = c.allocate(KiB).ptr;
+  c.free(g2);
+  CHECK(c.allocate(KiB).ptr == g2);  // the pool reuses its own freed blocks
+  // While a pool is in use nothing goes back to the driver (that would synchronise a stream
+  // that is being recorded), even when the driver says no.
+  src.capacity = src.outstanding;
+  CHECK(c.allocate(8 * MiB).failure == BlockCache::Failure::source);
+  CHECK(src.given_back == 0);
+  src.capacity = 0;
+  c.use_pool(0);
+  CHECK(c.allocate(4 * MiB).ptr == shared);  // the shared pool never gets the pool's blocks
+  c.free(shared);
+  c.free(g1.ptr);  // freed into the pool, not the shared cache
+  // The shared segment goes back; the pool's, free or not, stay (a graph's replays use them).
+  CHECK(c.release_free_segments() == 4 * MiB);
+
+  void* again = c.allocate(4 * MiB).ptr;
+  CHECK(again != g1.ptr);
+  c.free(again);
+
+  c.release_pool(pool);  // the pool's cached blocks join the shared cache
+  CHECK(c.allocate(4 * MiB).ptr != nullptr);
+  CHECK_THROWS(c.use_pool(pool));  // gone
+  CHECK_THROWS(c.use_pool(99));
+  CHECK(c.pool() == 0);
+}
+
+TEST_CASE("block cache: a live block of a released pool goes to the shared cache when freed") {
+  FakeSource src;
+  BlockCache c(src);
+  const int pool = c.new_pool();
+  c.use_pool(pool);
+  void* live = c.allocate(6 * MiB).ptr;
+  c.use_pool(0);
+  c.release_pool(pool);
+  c.free(live);
+  CHECK(c.allocate(6 * MiB).ptr == live);  // from the shared cache now
+  CHECK(src.obtained == 1);
+}
+
+TEST_CASE("block cache: random allocations against a brute-force model of the blocks") {
+  // Over thousands of random allocations and frees of sizes from 1 byte to 24 MiB:
+  //  - live blocks never overlap, and each lies inside a segment obtained from the source;
+  //  - `current` is the sum of the live blocks, each exactly its size rounded to 512 bytes
+  //    (blocks and segments are multiples of 512 bytes, so every rest can be split off);
+  //  - `reserved` is the sum of the segments outstanding at the source;
+  //  - with everything freed, every segment is one block again, and all of them go back.
+  std::mt19937_64 rng(7);
+  FakeSource src;
+  BlockCache c(src);
+  struct Live {
+    uintptr_t at;
+    size_t size;
+  };
+  std::vector<Live> live;
+  size_t peak_model = 0;
+  for (int step = 0; step < 6000; ++step) {
+    const bool alloc = live.empty() || rng() % 100 < 55;
+    if (alloc) {
+      size_t bytes = 0;
+      switch (rng() % 4) {
+        case 0: bytes = 1 + rng() % 4096; break;
+        case 1: bytes = 1 + rng() % MiB; break;
+        case 2: bytes = MiB + rng() % (3 * MiB); break;
+        default: bytes = 1 + rng() % (24 * MiB); break;
+      }
+      const auto got = c.allocate(bytes);
+      REQUIRE(got.ptr != nullptr);
+      const size_t rounded = BlockCache::round_size(bytes);
+      REQUIRE(got.size == rounded);
+      REQUIRE(c.block_size(got.ptr) == got.size);
+      live.push_back({addr(got.ptr), got.size});
+    } else {
+      const size_t k = rng() % live.size();
+      c.free(reinterpret_cast<void*>(live[k].at));
+      live[k] = live.back();
+      live.pop_back();
+    }
+    // Every step the sum of live blocks; every 50 steps the placement (it sorts the blocks).
+    size_t sum = 0;
+    for (const Live& l : live) sum += l.size;
+    REQUIRE(c.stats().current == sum);
+    peak_model = std::max(peak_model, sum);
+    if (step % 50 == 0) {
+      std::vector<Live> sorted = live;
+      std::sort(sorted.begin(), sorted.end(), [](const Live& x, const Live& y) { return x.at < y.at; });
+      for (size_t i = 1; i < sorted.size(); ++i) REQUIRE(sorted[i - 1].at + sorted[i - 1].size <= sorted[i].at);
+      for (const Live& l : sorted) {
+        auto seg = src.live.upper_bound(l.at);
+        REQUIRE(seg != src.live.begin());
+        --seg;
+        REQUIRE(l.at + l.size <= seg->first + seg->second);
+      }
+      size_t held = 0;
+      for (const auto& [base, bytes] : src.live) held += bytes;
+      REQUIRE(c.stats().reserved == held);
+    }
+  }
+  CHECK(c.stats().peak == peak_model);
+  for (const Live& l : live) c.free(reinterpret_cast<void*>(l.at));
+  CHECK(c.stats().current == 0);
+  c.release_free_segments();
+  CHECK(c.stats().reserved == 0);
+  CHECK(src.live.empty());
+  CHECK(c.segments() == 0);
+}
