@@ -11,10 +11,12 @@ bf16 at batch 64, plus resnet50 bf16 at batch 256) runs `leuko bench --json` in 
 own and tools/bench_torch.py, all cells in ONE PyTorch process (CUDA, cuDNN and the imports
 start once), one after the other, never at the same time: they share the card. Then prints
 
-  model | precision | batch | leuko img/s | torch img/s | ratio | leuko peak MiB | torch peak MiB | leuko TFLOP/s
+  model | precision | batch | leuko img/s | torch img/s | ratio | leuko peak MiB | torch peak MiB |
+  leuko held MiB | torch held MiB | leuko TFLOP/s
 
 (ratio = leuko / torch: above 1, leuko is faster; peak = the allocators' peak in live tensors
-over the timed steps) and writes it to DIR/bench.md (markdown, as docs/PERFORMANCE.md keeps it)
+over the timed steps, both counted in blocks rounded to 512 bytes; held = their peak of memory
+obtained from the driver, live and cached: what the card must have) and writes it to DIR/bench.md (markdown, as docs/PERFORMANCE.md keeps it)
 and DIR/bench.json (every number of both sides). With --profile N, both sides also profile N
 steps op by op after their timed windows (`leuko bench --profile`, tools/torch_profile.py), and
 DIR/profile.md puts each cell's ops side by side: where leuko's step loses its time.
@@ -158,8 +160,8 @@ def fmt(x, digits=0):
     return "-" if x is None else f"{x:,.{digits}f}"
 
 
-def mib(r):
-    return None if r.get("peak_bytes") is None else r["peak_bytes"] / 2**20
+def mib(r, key="peak_bytes"):
+    return None if r.get(key) is None else r[key] / 2**20
 
 
 def row(cell, lr, tr):
@@ -173,11 +175,11 @@ def row(cell, lr, tr):
     if "error" not in lr and "error" not in tr and tr.get("images_per_s"):
         ratio = f"{lr['images_per_s'] / tr['images_per_s']:.2f}"
     return [model, precision, str(batch), ips(lr), ips(tr), ratio, fmt(mib(lr)), fmt(mib(tr)),
-            fmt(lr.get("tflops"), 2)]
+            fmt(mib(lr, "peak_reserved_bytes")), fmt(mib(tr, "peak_reserved_bytes")), fmt(lr.get("tflops"), 2)]
 
 
 HEADER = ["model", "precision", "batch", "leuko img/s", "torch img/s", "ratio", "leuko peak MiB",
-          "torch peak MiB", "leuko TFLOP/s"]
+          "torch peak MiB", "leuko held MiB", "torch held MiB", "leuko TFLOP/s"]
 
 
 def text_table(rows):
