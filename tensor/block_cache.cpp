@@ -34,13 +34,24 @@ BlockCache::Block* BlockCache::find_free(size_t size, bool small) {
   return b;
 }
 
-BlockCache::Block* BlockCache::new_segment(size_t size, bool small) {
+void* BlockCache::obtain_segment(size_t size) {
   const bool may_release = pool_ == 0;
   const auto over_limit = [&] { return limit_ > 0 && stats_.reserved + size > limit_; };
   if (over_limit() && may_release) release_free_segments();
   if (over_limit()) return nullptr;
   void* p = source_.obtain(size);
   if (p == nullptr && may_release && release_free_segments() > 0) p = source_.obtain(size);
+  return p;
+}
+
+BlockCache::Block* BlockCache::new_segment(size_t rounded, bool small) {
+  // A large block gets a segment of at least kLargeSegment, which later large blocks share, so
+  // that blocks freed side by side merge into larger ones; when that much cannot be had, a
+  // segment of the block's own size.
+  const size_t exact = segment_size(rounded);
+  size_t size = small ? exact : std::max(exact, kLargeSegment);
+  void* p = obtain_segment(size);
+  if (p == nullptr && size != exact) p = obtain_segment(size = exact);
   if (p == nullptr) return nullptr;
 
   auto seg = std::make_unique<Segment>();
@@ -85,7 +96,7 @@ BlockCache::Allocation BlockCache::allocate(size_t bytes) {
     stats_.cache_hits++;
   } else {
     const size_t seg = segment_size(size);
-    b = new_segment(seg, small);
+    b = new_segment(size, small);
     if (b == nullptr) {
       const bool limit = limit_ > 0 && stats_.reserved + seg > limit_;
       return Allocation{nullptr, seg, limit ? Failure::limit : Failure::source};

@@ -6,14 +6,19 @@
 // Memory comes from the driver in segments and is handed out in blocks carved from them:
 //   - sizes round up to 512 bytes (so that a step's sizes recur exactly in the next);
 //   - a block of 1 MiB or less comes from a 2 MiB segment shared with other small blocks, a
-//     larger one from a segment of its size rounded up to 2 MiB; small and large blocks never
-//     share a segment, so small tensors that live long do not pin a large segment;
+//     larger one from a segment of at least 256 MiB shared with other large blocks (or of its
+//     own size, rounded up to 2 MiB, when larger, or when 256 MiB cannot be had); small and
+//     large blocks never share a segment, so small tensors that live long do not pin a large
+//     segment. Large segments are large so that blocks freed side by side merge: with a
+//     segment per block, the first step's backward (which asks for sizes in the opposite
+//     order from the forward) could reuse few of the forward's freed blocks (docs/PERFORMANCE.md,
+//     version 20, measured the choice on recorded runs);
 //   - an allocation takes the smallest free block that is big enough (best fit) and splits off
 //     what it does not need, so the block counted as in use is the size asked for, rounded to
 //     512 bytes, and the rest of a cached block stays free for the next allocation;
 //   - a freed block merges with free neighbours in its segment, so a segment whose blocks are
 //     all free is one block again, of the segment's size, and can be handed back.
-// PyTorch's CUDA caching allocator works this way too (its large segments can be bigger).
+// PyTorch's CUDA caching allocator works this way too (with 20 MiB segments for blocks of 1-10 MiB).
 //
 // Private pools, for CUDA graphs (tensor/cuda/graph.h): while a pool is in use, allocations
 // come only from segments of that pool, obtained for it; its freed blocks stay in it. A graph
@@ -36,6 +41,7 @@ class BlockCache {
   static constexpr size_t kRound = 512;                  // every block is a multiple of this
   static constexpr size_t kSmall = size_t(1) << 20;      // up to here a block is small
   static constexpr size_t kSegmentRound = size_t(2) << 20;  // segments: multiples of 2 MiB
+  static constexpr size_t kLargeSegment = size_t(256) << 20;  // the least a large block's segment is
 
   // Where segments come from: cudaMalloc and cudaFree, or a test's fake.
   struct Source {
@@ -88,6 +94,8 @@ class BlockCache {
   size_t segments() const { return segments_.size(); }
 
   static size_t round_size(size_t bytes);
+  // The smallest segment that holds a block of `rounded` bytes: 2 MiB for a small block, its
+  // size rounded up to 2 MiB for a large one (which asks for kLargeSegment first).
   static size_t segment_size(size_t rounded);
 
  private:
@@ -121,7 +129,8 @@ class BlockCache {
     return small ? p.small : p.large;
   }
   FreeSet& free_set(const Block* b) { return free_set(b->segment->pool, b->segment->small); }
-  Block* new_segment(size_t size, bool small);  // nullptr: the limit or the source said no
+  void* obtain_segment(size_t size);            // nullptr: the limit or the source said no
+  Block* new_segment(size_t rounded, bool small);  // a free block of a new segment, or nullptr
   Block* find_free(size_t size, bool small);
   void split(Block* b, size_t size);
   void absorb_next(Block* b, FreeSet& set);

@@ -49,7 +49,7 @@ uintptr_t addr(const void* p) { return reinterpret_cast<uintptr_t>(p); }
 
 }  // namespace
 
-TEST_CASE("block cache: sizes round to 512 bytes; small blocks share 2 MiB segments, large ones get their own") {
+TEST_CASE("block cache: sizes round to 512 bytes; small blocks share 2 MiB segments, large ones 256 MiB ones") {
   CHECK(BlockCache::round_size(0) == 512);
   CHECK(BlockCache::round_size(1) == 512);
   CHECK(BlockCache::round_size(512) == 512);
@@ -59,6 +59,7 @@ TEST_CASE("block cache: sizes round to 512 bytes; small blocks share 2 MiB segme
   CHECK(BlockCache::segment_size(MiB + 512) == 2 * MiB);
   CHECK(BlockCache::segment_size(3 * MiB) == 4 * MiB);
   CHECK(BlockCache::segment_size(4 * MiB) == 4 * MiB);
+  CHECK(BlockCache::kLargeSegment == 256 * MiB);
 
   FakeSource src;
   BlockCache c(src);
@@ -74,35 +75,46 @@ TEST_CASE("block cache: sizes round to 512 bytes; small blocks share 2 MiB segme
   CHECK(c.stats().cache_hits == 1);
   CHECK(c.stats().current == 4096 + 100 * KiB);
 
-  const auto big = c.allocate(3 * MiB);  // large: a 4 MiB segment of its own, 3 MiB counted live
+  const auto big = c.allocate(3 * MiB);  // large: a 256 MiB segment, 3 MiB of it counted live
   CHECK(big.size == 3 * MiB);
   CHECK(src.obtained == 2);
-  CHECK(c.stats().reserved == 6 * MiB);
+  CHECK(c.stats().reserved == 258 * MiB);
   CHECK(c.stats().current == 4096 + 100 * KiB + 3 * MiB);
-  // The large segment's free 1 MiB tail serves no small block: a small one takes the small segment.
+  // The large segment's free 253 MiB serve no small block: a small one takes the small segment.
   const auto s = c.allocate(512 * KiB);
   CHECK(addr(s.ptr) == addr(b.ptr) + 100 * KiB);
   CHECK(src.obtained == 2);
-  // A large block that does not fit the tail (1 MiB + 512 bytes) gets a 2 MiB segment.
-  const auto tail = c.allocate(MiB + 1);
+  // The next large blocks share the large segment, right after `big`, ...
+  const auto next = c.allocate(MiB + 1);
+  CHECK(addr(next.ptr) == addr(big.ptr) + 3 * MiB);
+  CHECK(src.obtained == 2);
+  // ... and one larger than 256 MiB gets a segment of its own size, rounded to 2 MiB.
+  const auto huge = c.allocate(300 * MiB + 1);
   CHECK(src.obtained == 3);
-  c.free(tail.ptr);
+  CHECK(c.stats().reserved == 258 * MiB + 302 * MiB);
+  c.free(huge.ptr);
+  c.free(next.ptr);
   c.free(s.ptr);
   c.free(big.ptr);
   c.free(b.ptr);
   c.free(a.ptr);
   CHECK(c.stats().current == 0);
-  CHECK(c.stats().reserved == 8 * MiB);  // all cached
-  CHECK(c.stats().peak == 4096 + 100 * KiB + 3 * MiB + 512 * KiB + MiB + 512);
+  CHECK(c.stats().reserved == 560 * MiB);  // all cached
+  CHECK(c.stats().peak == 4096 + 100 * KiB + 3 * MiB + 512 * KiB + MiB + 512 + 300 * MiB + 512);
 }
 
 TEST_CASE("block cache: best fit, and the rest of a block stays free for the next") {
   FakeSource src;
   BlockCache c(src);
-  // Three large blocks in three segments, freed: free blocks of 8, 4 and 6 MiB.
+  // Free blocks of 8, 4 and 6 MiB in one segment, kept apart by live 2 MiB blocks (free
+  // neighbours would merge), and the segment's free rest (230 MiB) after them.
   void* p8 = c.allocate(8 * MiB).ptr;
+  void* x1 = c.allocate(2 * MiB).ptr;
   void* p4 = c.allocate(4 * MiB).ptr;
+  void* x2 = c.allocate(2 * MiB).ptr;
   void* p6 = c.allocate(6 * MiB).ptr;
+  void* x3 = c.allocate(2 * MiB).ptr;
+  CHECK(addr(p6) == addr(p8) + 16 * MiB);
   c.free(p8);
   c.free(p4);
   c.free(p6);
@@ -110,23 +122,26 @@ TEST_CASE("block cache: best fit, and the rest of a block stays free for the nex
   const auto five = c.allocate(5 * MiB);
   CHECK(five.ptr == p6);
   CHECK(five.size == 5 * MiB);
-  CHECK(c.stats().current == 5 * MiB);  // counted at its size, not the block's 6
+  CHECK(c.stats().current == 11 * MiB);  // counted at its size, not the block's 6 (and x1-x3)
   // The 1 MiB left of it is a free block of its own: 1 MiB + 512 bytes does not fit it, so the
   // 4 MiB block is the best fit, and its rest (3 MiB - 512) is free after it.
   const auto over = c.allocate(MiB + 1);
   CHECK(over.ptr == p4);
   const auto rest = c.allocate(3 * MiB - 512);
   CHECK(addr(rest.ptr) == addr(p4) + MiB + 512);
-  CHECK(src.obtained == 3);  // nothing new from the driver so far
+  CHECK(src.obtained == 1);  // nothing new from the driver
   c.free(five.ptr);
   c.free(over.ptr);
   c.free(rest.ptr);
-  CHECK(c.stats().current == 0);
-  // Freed, each segment is one block again: the whole 8 MiB block serves 8 MiB.
+  CHECK(c.stats().current == 6 * MiB);
+  // Freed, each run of free blocks is one block again: 8, 4 and 6 MiB, each where it was.
   CHECK(c.allocate(8 * MiB).ptr == p8);
   CHECK(c.allocate(6 * MiB).ptr == p6);
   CHECK(c.allocate(4 * MiB).ptr == p4);
-  CHECK(src.obtained == 3);
+  CHECK(src.obtained == 1);
+  c.free(x1);
+  c.free(x2);
+  c.free(x3);
 }
 
 TEST_CASE("block cache: freed neighbours merge, in either order, and a free segment goes back whole") {
@@ -155,22 +170,23 @@ TEST_CASE("block cache: freed neighbours merge, in either order, and a free segm
 TEST_CASE("block cache: only segments with no live block go back, after one synchronisation") {
   FakeSource src;
   BlockCache c(src);
-  void* a = c.allocate(8 * MiB).ptr;
-  void* b = c.allocate(8 * MiB).ptr;
+  void* a = c.allocate(200 * MiB).ptr;  // a 256 MiB segment
+  void* b = c.allocate(200 * MiB).ptr;  // does not fit the first one's 56 MiB: a second
   void* s1 = c.allocate(KiB).ptr;
   void* s2 = c.allocate(KiB).ptr;  // the same small segment as s1
+  REQUIRE(c.segments() == 3);
   CHECK(c.release_free_segments() == 0);  // everything is live
   CHECK(src.syncs == 0);                  // nothing to give back: no synchronisation either
   c.free(a);
   c.free(s1);  // s2 still holds the small segment
-  CHECK(c.release_free_segments() == 8 * MiB);
+  CHECK(c.release_free_segments() == 256 * MiB);
   CHECK(src.syncs == 1);
   CHECK(src.given_back == 1);
-  CHECK(c.stats().reserved == 8 * MiB + 2 * MiB);
+  CHECK(c.stats().reserved == 256 * MiB + 2 * MiB);
   CHECK(c.segments() == 2);
   c.free(s2);
   c.free(b);
-  CHECK(c.release_free_segments() == 10 * MiB);
+  CHECK(c.release_free_segments() == 258 * MiB);
   CHECK(src.syncs == 2);
   CHECK(c.stats().reserved == 0);
   CHECK(src.outstanding == 0);
@@ -184,7 +200,9 @@ TEST_CASE("block cache: when the driver says no, free segments go back and it is
   FakeSource src;
   src.capacity = 16 * MiB;
   BlockCache c(src);
-  void* a = c.allocate(10 * MiB).ptr;
+  void* a = c.allocate(10 * MiB).ptr;  // 256 MiB is refused: a segment of its own size instead
+  REQUIRE(a != nullptr);
+  CHECK(c.stats().reserved == 10 * MiB);
   c.free(a);  // cached: 10 of the 16 MiB are held
   const auto b = c.allocate(12 * MiB);  // does not fit beside the cached 10: they go back first
   REQUIRE(b.ptr != nullptr);
@@ -204,6 +222,7 @@ TEST_CASE("block cache: the limit bounds the segments held, live and cached") {
   BlockCache c(src);
   c.set_limit(20 * MiB);
   void* a = c.allocate(8 * MiB).ptr;
+  CHECK(c.stats().reserved == 8 * MiB);  // 256 MiB would pass the limit: a segment of its own size
   void* b = c.allocate(8 * MiB).ptr;
   c.free(b);  // 16 MiB held, 8 of them cached
   const auto d = c.allocate(10 * MiB);  // 16 + 10 > 20: the cached 8 go back, then 8 + 10 fits
@@ -234,9 +253,9 @@ TEST_CASE("block cache: a private pool's blocks are its own until it is released
   c.free(g2);
   CHECK(c.allocate(KiB).ptr == g2);  // the pool reuses its own freed blocks
   // While a pool is in use nothing goes back to the driver (that would synchronise a stream
-  // that is being recorded), even when the driver says no.
+  // that is being recorded), even when the driver says no (to more than g1's segment has left).
   src.capacity = src.outstanding;
-  CHECK(c.allocate(8 * MiB).failure == BlockCache::Failure::source);
+  CHECK(c.allocate(300 * MiB).failure == BlockCache::Failure::source);
   CHECK(src.given_back == 0);
   src.capacity = 0;
   c.use_pool(0);
@@ -244,7 +263,7 @@ TEST_CASE("block cache: a private pool's blocks are its own until it is released
   c.free(shared);
   c.free(g1.ptr);  // freed into the pool, not the shared cache
   // The shared segment goes back; the pool's, free or not, stay (a graph's replays use them).
-  CHECK(c.release_free_segments() == 4 * MiB);
+  CHECK(c.release_free_segments() == 256 * MiB);
 
   void* again = c.allocate(4 * MiB).ptr;
   CHECK(again != g1.ptr);
