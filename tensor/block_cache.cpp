@@ -23,8 +23,8 @@ BlockCache::~BlockCache() {
   for (auto& [ptr, block] : blocks_) delete block;
 }
 
-BlockCache::Block* BlockCache::find_free(size_t size, bool small) {
-  FreeSet& set = free_set(pool_, small);
+BlockCache::Block* BlockCache::find_free(int pool, size_t size, bool small) {
+  FreeSet& set = free_set(pool, small);
   Block probe;
   probe.size = size;  // ptr nullptr: before every block of this size
   auto it = set.lower_bound(&probe);
@@ -57,11 +57,11 @@ BlockCache::Block* BlockCache::new_segment(size_t rounded, bool small) {
   auto seg = std::make_unique<Segment>();
   seg->base = static_cast<char*>(p);
   seg->size = size;
-  seg->pool = pool_;
   seg->small = small;
   Block* b = new Block;
   b->ptr = seg->base;
   b->size = size;
+  b->pool = pool_;
   b->segment = seg.get();
   blocks_[b->ptr] = b;
   segments_[seg->base] = std::move(seg);
@@ -70,13 +70,15 @@ BlockCache::Block* BlockCache::new_segment(size_t rounded, bool small) {
   return b;
 }
 
-// Keep the first `size` bytes of the free block `b`; the rest becomes a free block after it.
-// Every size is a multiple of kRound, so a rest is either nothing or a block that can serve one.
+// Keep the first `size` bytes of the free block `b`; the rest becomes a free block after it, of
+// the same pool. Every size is a multiple of kRound, so a rest is either nothing or a block that
+// can serve one.
 void BlockCache::split(Block* b, size_t size) {
   if (b->size == size) return;
   Block* rest = new Block;
   rest->ptr = b->ptr + size;
   rest->size = b->size - size;
+  rest->pool = b->pool;
   rest->segment = b->segment;
   rest->prev = b;
   rest->next = b->next;
@@ -91,7 +93,9 @@ BlockCache::Allocation BlockCache::allocate(size_t bytes) {
   const size_t size = round_size(bytes);
   const bool small = size <= kSmall;
   stats_.allocations++;
-  Block* b = find_free(size, small);
+  Block* b = find_free(pool_, size, small);
+  // A private pool adopts a free block of the shared cache rather than ask for a new segment.
+  if (b == nullptr && pool_ != 0) b = find_free(0, size, small);
   if (b != nullptr) {
     stats_.cache_hits++;
   } else {
@@ -102,7 +106,8 @@ BlockCache::Allocation BlockCache::allocate(size_t bytes) {
       return Allocation{nullptr, seg, limit ? Failure::limit : Failure::source};
     }
   }
-  split(b, size);
+  split(b, size);  // the rest stays where the block came from
+  b->pool = pool_;
   b->used = true;
   stats_.current += b->size;
   stats_.peak = std::max(stats_.peak, stats_.current);
@@ -126,11 +131,17 @@ void BlockCache::free(void* ptr) {
   Block* b = it->second;
   b->used = false;
   stats_.current -= b->size;
+  put_free(b);
+}
+
+void BlockCache::put_free(Block* b) {
   FreeSet& set = free_set(b);
-  // Merge with a free neighbour on either side: `b` absorbs the next block, the previous block
-  // absorbs `b`. The free set orders by size, so a block leaves it before its size changes.
-  if (b->next != nullptr && !b->next->used) absorb_next(b, set);
-  if (Block* p = b->prev; p != nullptr && !p->used) {
+  // Merge with a free neighbour of the same pool on either side: `b` absorbs the next block, the
+  // previous block absorbs `b`. The free set orders by size, so a block leaves it before its
+  // size changes.
+  const auto mergeable = [&](const Block* n) { return n != nullptr && !n->used && n->pool == b->pool; };
+  if (mergeable(b->next)) absorb_next(b, set);
+  if (Block* p = b->prev; mergeable(p)) {
     set.erase(p);
     absorb_next(p, set);
     b = p;
@@ -147,9 +158,8 @@ size_t BlockCache::release_free_segments() {
   // A segment with no live block is a single free block (free neighbours merge).
   std::vector<Segment*> idle;
   for (auto& [base, seg] : segments_) {
-    if (seg->pool != 0) continue;
     Block* b = blocks_.at(base);
-    if (!b->used && b->size == seg->size) idle.push_back(seg.get());
+    if (!b->used && b->pool == 0 && b->size == seg->size) idle.push_back(seg.get());
   }
   if (idle.empty()) return 0;
   source_.before_give_back();
@@ -182,15 +192,22 @@ void BlockCache::release_pool(int pool) {
   if (pool == 0) return;
   auto it = free_.find(pool);
   if (it == free_.end()) return;
-  for (auto& [base, seg] : segments_) {
-    if (seg->pool == pool) seg->pool = 0;  // its live blocks, when freed, go to the shared cache
-  }
-  // The pool's free blocks, re-sorted into the shared sets (their segment's pool changed above,
-  // which does not change the sets' order: size, then address).
-  PoolFree moved = std::move(it->second);
+  // Every block of the pool becomes shared: a live one is freed into the shared cache later; a
+  // free one goes into it now, merged with free shared neighbours (and with other blocks of the
+  // pool, which are shared by then too).
+  std::vector<char*> freed;  // addresses: a block may be merged into another (and deleted) below
+  for (Block* b : it->second.small) freed.push_back(b->ptr);
+  for (Block* b : it->second.large) freed.push_back(b->ptr);
   free_.erase(it);
-  free_set(0, true).insert(moved.small.begin(), moved.small.end());
-  free_set(0, false).insert(moved.large.begin(), moved.large.end());
+  for (auto& [ptr, b] : blocks_) {
+    if (b->pool == pool) b->pool = 0;
+  }
+  for (char* ptr : freed) {
+    auto found = blocks_.find(ptr);
+    if (found == blocks_.end()) continue;  // merged into a block before it, already in the set
+    Block* b = found->second;
+    if (free_set(b).count(b) == 0) put_free(b);
+  }
   if (pool_ == pool) pool_ = 0;
 }
 

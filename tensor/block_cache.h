@@ -20,10 +20,14 @@
 //     all free is one block again, of the segment's size, and can be handed back.
 // PyTorch's CUDA caching allocator works this way too (with 20 MiB segments for blocks of 1-10 MiB).
 //
-// Private pools, for CUDA graphs (tensor/cuda/graph.h): while a pool is in use, allocations
-// come only from segments of that pool, obtained for it; its freed blocks stay in it. A graph
-// replays on the addresses it recorded, so no one else may be given them while it lives.
-// Releasing a pool hands its segments to the shared cache (pool 0).
+// Private pools, for CUDA graphs (tensor/cuda/graph.h): a graph replays on the addresses it
+// recorded, so no one else may be given them while it lives. While a pool is in use, an
+// allocation takes a free block of the pool, else a free block of the shared cache (pool 0),
+// which from then on belongs to the pool (the part it does not need stays shared), else a new
+// segment; the pool's blocks, freed, stay in the pool, and free neighbours merge only when they
+// belong to the same pool. So a graph recorded after eager steps uses the free room those steps
+// left in segments that long-lived tensors (weights, optimizer state) keep from going back to
+// the driver. Releasing a pool hands its blocks to the shared cache.
 #pragma once
 
 #include <cstddef>
@@ -104,6 +108,7 @@ class BlockCache {
     char* ptr = nullptr;
     size_t size = 0;
     bool used = false;
+    int pool = 0;  // whose it is: 0, the shared cache, or a private pool
     Block* prev = nullptr;  // the neighbours in the segment, by address
     Block* next = nullptr;
     Segment* segment = nullptr;
@@ -111,7 +116,6 @@ class BlockCache {
   struct Segment {
     char* base = nullptr;
     size_t size = 0;
-    int pool = 0;
     bool small = false;
   };
   struct BySizeThenAddress {
@@ -128,12 +132,13 @@ class BlockCache {
     PoolFree& p = free_[pool];
     return small ? p.small : p.large;
   }
-  FreeSet& free_set(const Block* b) { return free_set(b->segment->pool, b->segment->small); }
+  FreeSet& free_set(const Block* b) { return free_set(b->pool, b->segment->small); }
   void* obtain_segment(size_t size);            // nullptr: the limit or the source said no
   Block* new_segment(size_t rounded, bool small);  // a free block of a new segment, or nullptr
-  Block* find_free(size_t size, bool small);
+  Block* find_free(int pool, size_t size, bool small);  // taken out of the free set, or nullptr
   void split(Block* b, size_t size);
   void absorb_next(Block* b, FreeSet& set);
+  void put_free(Block* b);  // into its free set, merged with free neighbours of its pool
 
   Source& source_;
   std::map<int, PoolFree> free_;                            // pool -> its free blocks

@@ -36,9 +36,9 @@ void StepGraph::capture(const std::function<void()>& step) {
   if (step_ == nullptr) LEUKO_CUDA_CHECK(cudaMalloc(&step_, sizeof(int64_t)));
   // An error of the work queued before belongs to it, not to the capture: surface it here.
   LEUKO_CUDA_CHECK(cudaStreamSynchronize(stream()));
-  // The graph's pool takes its blocks from the driver, and while it records the shared cache
-  // cannot be emptied (that synchronises): hand the cache back now, or a step that fits eagerly
-  // could need twice its memory here.
+  // The graph's pool adopts the shared cache's free blocks and asks the driver for the rest;
+  // while it records, the shared cache cannot be emptied (that synchronises), so its idle
+  // segments go back now, and the driver has the room for what the pool must ask for.
   caching_empty();
 
   pool_ = caching_new_pool();

