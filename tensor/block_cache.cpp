@@ -28,7 +28,7 @@ BlockCache::Block* BlockCache::find_free(int pool, size_t size, bool small) {
   Block probe;
   probe.size = size;  // ptr nullptr: before every block of this size
   auto it = set.lower_bound(&probe);
-  if (it == set.end()) return nullptr;
+  if (it == set.end() || (exact_ && (*it)->size != size)) return nullptr;
   Block* b = *it;
   set.erase(it);
   return b;
@@ -48,8 +48,8 @@ BlockCache::Block* BlockCache::new_segment(size_t rounded, bool small) {
   // A large block gets a segment of at least kLargeSegment, which later large blocks share, so
   // that blocks freed side by side merge into larger ones; when that much cannot be had, a
   // segment of the block's own size.
-  const size_t exact = segment_size(rounded);
-  size_t size = small ? exact : std::max(exact, kLargeSegment);
+  const size_t exact = exact_ ? rounded : segment_size(rounded);
+  size_t size = small || exact_ ? exact : std::max(exact, kLargeSegment);
   void* p = obtain_segment(size);
   if (p == nullptr && size != exact) p = obtain_segment(size = exact);
   if (p == nullptr) return nullptr;
@@ -99,7 +99,7 @@ BlockCache::Allocation BlockCache::allocate(size_t bytes) {
   if (b != nullptr) {
     stats_.cache_hits++;
   } else {
-    const size_t seg = segment_size(size);
+    const size_t seg = exact_ ? size : segment_size(size);
     b = new_segment(size, small);
     if (b == nullptr) {
       const bool limit = limit_ > 0 && stats_.reserved + seg > limit_;

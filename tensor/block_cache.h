@@ -86,6 +86,13 @@ class BlockCache {
   int pool() const { return pool_; }
   void release_pool(int pool);
 
+  // Exact blocks (for compute-sanitizer, LEUKO_CUDA_EXACT_BLOCKS=1): every block is a segment
+  // of its own, of its size rounded to 512 bytes, reused only for that same size; so an access
+  // past a block's end leaves the driver's allocation, where memcheck sees it. Set it before
+  // the first allocation.
+  void set_exact_blocks(bool on) { exact_ = on; }
+  bool exact_blocks() const { return exact_; }
+
   // A bound on `reserved` (0: none): a new segment that would pass it fails as if the source
   // had no memory.
   void set_limit(size_t bytes) { limit_ = bytes; }
@@ -147,6 +154,7 @@ class BlockCache {
   int pool_ = 0;
   int next_pool_ = 1;
   size_t limit_ = 0;
+  bool exact_ = false;
   MemoryStats stats_;
 };
 

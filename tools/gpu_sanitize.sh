@@ -13,9 +13,12 @@
 #   tools/gpu_sanitize.sh all                     every GPU test file
 #   LEUKO_GPU_SANITIZE_TOOLS=memcheck tools/gpu_sanitize.sh
 #   LEUKO_GPU_SANITIZE_FILES="test_loss_gpu test_pool_gpu" tools/gpu_check.sh --sanitize
-# Note: leuko's caching allocator hands out pieces of larger cudaMalloc blocks, so memcheck sees
-# an overrun only when it leaves the block; the tests' NaN poisoning covers unwritten outputs.
+# leuko's caching allocator hands out pieces of larger cudaMalloc blocks, where memcheck would
+# see an overrun only when it leaves the segment: here every block is a cudaMalloc of its own,
+# of its size rounded to 512 bytes (LEUKO_CUDA_EXACT_BLOCKS=1, tensor/block_cache.h), so an
+# overrun of more than that rounding is seen; the tests' NaN poisoning covers unwritten outputs.
 set -uo pipefail
+export LEUKO_CUDA_EXACT_BLOCKS=1
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${LEUKO_BUILD_DIR:-$root/build-gpu}
 out=$build/sanitize

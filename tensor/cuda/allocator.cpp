@@ -56,7 +56,12 @@ struct CachingAllocator {
   std::mutex mutex;
   CudaSource source;
   BlockCache cache{source};
-  CachingAllocator() { cache.set_limit(limit_from_environment()); }
+  CachingAllocator() {
+    cache.set_limit(limit_from_environment());
+    // LEUKO_CUDA_EXACT_BLOCKS=1: a cudaMalloc per block, of its size (tools/gpu_sanitize.sh).
+    const char* exact = std::getenv("LEUKO_CUDA_EXACT_BLOCKS");
+    cache.set_exact_blocks(exact != nullptr && std::string(exact) == "1");
+  }
 };
 
 CachingAllocator& allocator() {

@@ -352,6 +352,30 @@ TEST_CASE("block cache: random allocations in and out of pools never hand a live
   CHECK(src.live.empty());
 }
 
+TEST_CASE("block cache: exact blocks (for compute-sanitizer): a segment per block, of its size, reused only for that size") {
+  FakeSource src;
+  BlockCache c(src);
+  c.set_exact_blocks(true);
+  const auto a = c.allocate(4000);  // 4096 bytes: a 4096-byte segment, no 2 MiB one
+  CHECK(c.stats().reserved == 4096);
+  const auto big = c.allocate(3 * MiB + 1);  // 3 MiB + 512, not 256 MiB
+  CHECK(c.stats().reserved == 4096 + 3 * MiB + 512);
+  CHECK(src.obtained == 2);
+  CHECK(src.live.at(addr(big.ptr)) == 3 * MiB + 512);  // the driver's allocation ends where the block does
+  c.free(a.ptr);
+  const auto smaller = c.allocate(3000);  // 3072: not the free 4096 block, whose end lies past its own
+  CHECK(smaller.ptr != a.ptr);
+  CHECK(src.obtained == 3);
+  const auto same = c.allocate(4096);  // the same size: the cached block
+  CHECK(same.ptr == a.ptr);
+  CHECK(src.obtained == 3);
+  c.free(same.ptr);
+  c.free(smaller.ptr);
+  c.free(big.ptr);
+  CHECK(c.release_free_segments() == 4096 + 3072 + 3 * MiB + 512);
+  CHECK(src.live.empty());
+}
+
 TEST_CASE("block cache: random allocations against a brute-force model of the blocks") {
   // Over thousands of random allocations and frees of sizes from 1 byte to 24 MiB:
   //  - live blocks never overlap, and each lies inside a segment obtained from the source;
