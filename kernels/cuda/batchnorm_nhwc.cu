@@ -135,6 +135,17 @@ __device__ __forceinline__ void store_group(T* p, const float (&v)[kG]) {
   }
 }
 
+// The forward kernels' loads: rows r0, r0 + step, ... (kUnroll of them, those before `end`) of
+// x (M, C), channels c0 to c0 + kG - 1, all issued before the first is used.
+template <int kG, typename T>
+__device__ __forceinline__ void load_rows(float (&v)[kUnroll][kG], const T* x, int64_t r0, int64_t step, int64_t end,
+                                          int64_t C, int64_t c0) {
+#pragma unroll
+  for (int u = 0; u < kUnroll; u++) {
+    if (r0 + u * step < end) load_group<kG>(x + (r0 + u * step) * C + c0, v[u]);
+  }
+}
+
 // The first channel of this thread's group (C or more: a spare thread of a partial last tile).
 __device__ __forceinline__ int64_t first_channel(int kG) {
   return (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) * kG;
@@ -160,10 +171,7 @@ __global__ void __launch_bounds__(kThreads)
   if (c0 < C) {  // a partial last tile: its spare threads add nothing, but join the merge below
     for (int64_t r0 = begin + threadIdx.y; r0 < end; r0 += kUnroll * step) {
       float v[kUnroll][kG];  // (kUnroll, kG): all loaded before the first is used
-#pragma unroll
-      for (int u = 0; u < kUnroll; u++) {
-        if (r0 + u * step < end) load_group<kG>(x + (r0 + u * step) * C + c0, v[u]);
-      }
+      load_rows<kG>(v, x, r0, step, end, C, c0);
 #pragma unroll
       for (int u = 0; u < kUnroll; u++) {
         if (r0 + u * step >= end) break;
@@ -220,10 +228,7 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t begin = int64_t(blockIdx.y) * rows, end = min(M, begin + rows);
   for (int64_t r0 = begin + threadIdx.y; r0 < end; r0 += kUnroll * step) {
     float v[kUnroll][kG];  // (kUnroll, kG): x, then y
-#pragma unroll
-    for (int u = 0; u < kUnroll; u++) {
-      if (r0 + u * step < end) load_group<kG>(x + (r0 + u * step) * C + c0, v[u]);
-    }
+    load_rows<kG>(v, x, r0, step, end, C, c0);
 #pragma unroll
     for (int u = 0; u < kUnroll; u++) {
       if (r0 + u * step >= end) break;
