@@ -4,6 +4,8 @@
 #   tools/deps.sh            what building leuko needs
 #   tools/deps.sh --tests    that, and what the tests need
 #   tools/deps.sh --fuzz     that, and clang with libFuzzer and OpenMP (tools/fuzz.sh)
+#   tools/deps.sh --python   that, and Debian's CPU PyTorch and torchvision for /usr/bin/python3
+#                            (tests/tools/python_tools.sh runs the Python tools with them)
 set -euo pipefail
 
 # header (found in a standard include path) -> Debian package
@@ -32,6 +34,9 @@ if [ "${1:-}" = "--fuzz" ]; then
     clang++ -fopenmp "$probe/o.cpp" -o "$probe/o" >/dev/null 2>&1 || missing+=(libomp-dev)
     rm -rf "$probe"
   fi
+fi
+if [ "${1:-}" = "--python" ] && ! /usr/bin/python3 -c 'import torch, torchvision' 2>/dev/null; then
+  missing+=(python3-torch python3-torchvision)
 fi
 for item in "${need[@]}"; do
   header=${item%%:*} pkg=${item##*:}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What a 15-minute GPU session runs to measure what the sessions without a GPU built
 # (docs/PERFORMANCE.md, docs/RESULTS.md). Steps:
-#   1. tools/gpu_check.sh -L gpu --no-equivalence --profile: the build, the GPU tests, and the
+#   1. tools/gpu_check.sh -L 'gpu|python' --no-equivalence --profile: the build, the GPU tests (and the
+#      Python tools' test, tests/tools/python_tools.sh, with the machine's PyTorch), and the
 #      speed table against PyTorch with both sides' op-by-op profiles (bench/profile.md), the
 #      table capped at GPU_SESSION_BENCH seconds (default 200);
 #   1b. ResNet-50 and VGG16 in bf16 as versions 7 (LEUKO_CHANNELS_LAST=0) and 6
@@ -44,7 +45,7 @@ want() { [[ "$steps" == *" $1 "* ]]; }
 
 if want 1; then
 echo "== 1. build, GPU tests, speed table with profiles =="
-OUT="$out" LEUKO_BENCH_BUDGET="${GPU_SESSION_BENCH:-200}" bash "$root/tools/gpu_check.sh" -L gpu --no-equivalence \
+OUT="$out" LEUKO_BENCH_BUDGET="${GPU_SESSION_BENCH:-200}" bash "$root/tools/gpu_check.sh" -L 'gpu|python' --no-equivalence \
   --profile || rc=1
 echo "(step 1: $(($(date +%s) - start)) s)"
 fi

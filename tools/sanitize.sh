@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The CPU test suite under AddressSanitizer and UndefinedBehaviorSanitizer: a CPU-only build
 # (-DLEUKO_CUDA=OFF -DLEUKO_SANITIZE=address,undefined) in build-asan/ (or $LEUKO_ASAN_BUILD_DIR),
-# then `ctest -L cpu`, then the file readers' tests once more with every allocation filled with
-# garbage. Any memory error, leak or undefined behaviour aborts its test file, so the run fails. Arguments go to ctest, e.g. tools/sanitize.sh -R data.
+# then `ctest -L cpu` (less the Python tools' runs, label python), then the file readers' tests
+# once more with every allocation filled with garbage. Any memory error, leak or undefined
+# behaviour aborts its test file, so the run fails. Arguments go to ctest, e.g.
+# tools/sanitize.sh -R data.
 #   LEUKO_SANITIZE=thread tools/sanitize.sh -R 'loader|autograd'   ThreadSanitizer instead
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -35,7 +37,7 @@ export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 # OpenMP threads that spin would starve the other test processes (as in tools/test.sh).
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 set +e
-(cd "$build" && ctest -L cpu --output-on-failure -j "$(nproc)" --timeout 2700 "$@") 2>&1 | tee "$build/ctest.log"
+(cd "$build" && ctest -L cpu -LE python --output-on-failure -j "$(nproc)" --timeout 2700 "$@") 2>&1 | tee "$build/ctest.log"
 rc=${PIPESTATUS[0]}
 # Fresh memory from the system is zeros, which hides reads of memory that a decoder never wrote
 # (stb_image decoding with a Huffman table no segment defined: benign on zeros, a crash on a

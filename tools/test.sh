@@ -13,6 +13,12 @@ set +e
 ctest --output-on-failure -j "$(nproc)" "$@" 2>&1 | tee "$build/ctest.log"
 rc=${PIPESTATUS[0]}
 set -e
-skipped=$(grep -cE "^\s+[0-9]+ - .*\(Skipped\)" "$build/ctest.log" || true)
-[ "$skipped" -gt 0 ] && echo "leuko: $skipped test file(s) skipped (GPU tests need a CUDA GPU: they did not run and did not pass)"
+# Skipped entries did not run and did not pass: the GPU tests without a CUDA GPU, the Python
+# tools' runs without torch (tests/tools/python_tools.sh).
+skipped=$(grep -E "^\s+[0-9]+ - .*\(Skipped\)" "$build/ctest.log" || true)
+if [ -n "$skipped" ]; then
+  echo "leuko: $(echo "$skipped" | wc -l) test(s) skipped: they did not run and did not pass"
+  echo "$skipped" | grep -q ' gpu/' && echo "  gpu/*: need a CUDA GPU"
+  echo "$skipped" | grep -q 'python_tools_torch' && echo "  tools/python_tools_torch: needs python3 with torch and torchvision (apt-get install python3-torch python3-torchvision)"
+fi
 exit "$rc"

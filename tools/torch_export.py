@@ -20,7 +20,6 @@ import sys
 
 import torch
 import torchvision
-from safetensors.torch import load_file, save_file
 
 MODELS = {
     "alexnet": lambda c: torchvision.models.alexnet(num_classes=c),
@@ -33,6 +32,16 @@ MODELS = {
 }
 
 
+def safetensors_io():
+    """safetensors' load_file and save_file, imported only where a file is read or written, so
+    that bench_torch.py (which needs MODELS alone) runs without the package."""
+    try:
+        from safetensors.torch import load_file, save_file
+    except ImportError:
+        sys.exit("torch_export: reading and writing weights needs the safetensors package (pip install safetensors)")
+    return load_file, save_file
+
+
 def build(name, classes):
     if name not in MODELS:
         sys.exit(f"torch_export: --model {name!r} is not one of {', '.join(MODELS)}")
@@ -41,6 +50,7 @@ def build(name, classes):
 
 def load_leuko(model, path):
     """Loads a leuko safetensors file: its model weights (optimizer state, "optim.*", is ignored)."""
+    load_file, _ = safetensors_io()
     state = load_file(path)
     mine = model.state_dict()
     weights = {k: v for k, v in state.items() if not k.startswith("optim.")}
@@ -56,6 +66,7 @@ def load_leuko(model, path):
 
 
 def export(args):
+    _, save_file = safetensors_io()
     torch.manual_seed(args.seed)
     model = build(args.model, args.classes)
     if args.weights:
