@@ -34,8 +34,8 @@ BlockCache::Block* BlockCache::find_free(int pool, size_t size, bool small) {
   return b;
 }
 
-void* BlockCache::obtain_segment(size_t size) {
-  const bool may_release = pool_ == 0;
+void* BlockCache::obtain_segment(size_t size, bool release) {
+  const bool may_release = release && pool_ == 0;
   const auto over_limit = [&] { return limit_ > 0 && stats_.reserved + size > limit_; };
   if (over_limit() && may_release) release_free_segments();
   if (over_limit()) return nullptr;
@@ -50,8 +50,10 @@ BlockCache::Block* BlockCache::new_segment(size_t rounded, bool small) {
   // segment of the block's own size.
   const size_t exact = exact_ ? rounded : segment_size(rounded);
   size_t size = small || exact_ ? exact : std::max(exact, kLargeSegment);
-  void* p = obtain_segment(size);
-  if (p == nullptr && size != exact) p = obtain_segment(size = exact);
+  // The large segment is a wish: asking for it never empties the cache (a synchronisation, and
+  // segments the next allocations would reuse); only the size the block needs may.
+  void* p = obtain_segment(size, size == exact);
+  if (p == nullptr && size != exact) p = obtain_segment(size = exact, true);
   if (p == nullptr) return nullptr;
 
   auto seg = std::make_unique<Segment>();
@@ -131,6 +133,11 @@ void BlockCache::free(void* ptr) {
   Block* b = it->second;
   b->used = false;
   stats_.current -= b->size;
+  // A shared block freed while a pool records may have been read or written by the graph's
+  // nodes; given to an eager allocation later, it would be raced by every replay. So it is the
+  // pool's from now on, as what the pool allocated (its users finished before the capture began,
+  // at the stream synchronisation that starts it).
+  if (pool_ != 0 && b->pool == 0) b->pool = pool_;
   put_free(b);
 }
 
@@ -165,11 +172,13 @@ size_t BlockCache::release_free_segments() {
   source_.before_give_back();
   size_t released = 0;
   for (Segment* seg : idle) {
+    // Given back first: if the driver throws (after a kernel's fault), the segment is still
+    // listed with its free block, as before.
+    source_.give_back(seg->base, seg->size);
     Block* b = blocks_.at(seg->base);
     free_set(b).erase(b);
     blocks_.erase(b->ptr);
     delete b;
-    source_.give_back(seg->base, seg->size);
     stats_.reserved -= seg->size;
     released += seg->size;
     segments_.erase(seg->base);

@@ -24,7 +24,8 @@
 // recorded, so no one else may be given them while it lives. While a pool is in use, an
 // allocation takes a free block of the pool, else a free block of the shared cache (pool 0),
 // which from then on belongs to the pool (the part it does not need stays shared), else a new
-// segment; the pool's blocks, freed, stay in the pool, and free neighbours merge only when they
+// segment; the pool's blocks, freed, stay in the pool (and so does a shared block freed while
+// the pool is in use: the graph may have used it), and free neighbours merge only when they
 // belong to the same pool. So a graph recorded after eager steps uses the free room those steps
 // left in segments that long-lived tensors (weights, optimizer state) keep from going back to
 // the driver. Releasing a pool hands its blocks to the shared cache.
@@ -70,11 +71,15 @@ class BlockCache {
   BlockCache& operator=(const BlockCache&) = delete;
 
   // A block of at least `bytes` (0 counts as 1). When no cached block fits, a new segment is
-  // obtained; if that fails or would pass the limit, the shared cache's free segments are
-  // given back and it is tried once more (never while a private pool is in use: that would
-  // synchronise a stream that is being recorded). Failure leaves everything as it was.
+  // obtained (a large block first tries for kLargeSegment, then its own size); if the segment
+  // of its own size fails or would pass the limit, the shared cache's free segments are given
+  // back and it is tried once more (never while a private pool is in use: that would
+  // synchronise a stream that is being recorded). Failure leaves every live block as it was
+  // (idle segments may have gone back).
   Allocation allocate(size_t bytes);
-  void free(void* ptr);  // a pointer allocate returned; anything else is ignored
+  // A pointer allocate returned; anything else is ignored. A shared block freed while a pool
+  // is in use joins that pool (a graph being recorded may have used it).
+  void free(void* ptr);
   size_t block_size(const void* ptr) const;  // 0 when not a live block
 
   // Give every segment of the shared cache that holds no live block back to the source.
@@ -140,7 +145,8 @@ class BlockCache {
     return small ? p.small : p.large;
   }
   FreeSet& free_set(const Block* b) { return free_set(b->pool, b->segment->small); }
-  void* obtain_segment(size_t size);            // nullptr: the limit or the source said no
+  // nullptr: the limit or the source said no (`release`: after giving idle segments back)
+  void* obtain_segment(size_t size, bool release);
   Block* new_segment(size_t rounded, bool small);  // a free block of a new segment, or nullptr
   Block* find_free(int pool, size_t size, bool small);  // taken out of the free set, or nullptr
   void split(Block* b, size_t size);

@@ -1,8 +1,8 @@
 // The scratch a cuDNN search times its candidates in (kernels/cuda/conv2d.cpp's algorithms,
 // kernels/cuda/conv2d_graph.cpp's plans): a block of its own from the caching allocator, handed
 // back when the search ends; none (bytes = 0) when the memory is not there. Not the caller's
-// workspace: that one is kept for every later step, so it must grow only to what the chosen
-// candidates use (docs/PERFORMANCE.md, version 9).
+// workspace (allocated for each call, of what the chosen candidate needs: docs/PERFORMANCE.md,
+// versions 9 and 19), so the search's larger scratch never becomes a step's.
 #pragma once
 
 #include <cstddef>

@@ -10,9 +10,10 @@
 // it first empties the cache, then throws.
 //
 // Private pools, for CUDA graphs (tensor/cuda/graph.h): while a graph records, every allocation
-// comes from its pool's segments (obtained for it, during the recording, where the graph's own
-// later kernels reuse freed blocks as an eager step would), and never from or to anyone else.
-// When the graph is destroyed its pool's segments join the shared cache.
+// comes from its pool's blocks: its own free ones (the graph's later kernels reuse freed blocks
+// as an eager step would), else free blocks adopted from the shared cache, else new segments;
+// what the pool holds is never handed to anyone else. When the graph is destroyed its pool's
+// blocks join the shared cache (tensor/block_cache.h).
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>

@@ -33,8 +33,10 @@
 // search (a convolution shape the warm-up did not run), draw dropout seeds without seed_step,
 // or make optimizer state (its first step): those throw, naming the cause, and nothing is
 // recorded. The caller clears what the step's host code left (gradients, see
-// tools/leuko/graph_step.cpp) before going on eagerly. Before recording, the shared cache is
-// handed back to the driver: the graph's pool takes fresh blocks.
+// tools/leuko/graph_step.cpp) before going on eagerly. Before recording, the shared cache's idle
+// segments are handed back to the driver (while the pool records nothing can go back, so a
+// block larger than any free one must find room at the driver); the pool takes its blocks from
+// the shared cache's free ones first, then new segments (tensor/block_cache.h).
 #pragma once
 
 #include <cstdint>

@@ -217,6 +217,64 @@ TEST_CASE("block cache: when the driver says no, free segments go back and it is
   CHECK(c.allocate(4 * MiB).ptr != nullptr);  // what fits still works
 }
 
+TEST_CASE("block cache: a refused large segment empties nothing when the block's own size fits") {
+  // Near capacity, the 256 MiB try fails; the cache must not give back the idle segments that
+  // the next allocations would reuse (a synchronisation, then driver calls) when a segment of
+  // the block's own size fits beside them.
+  FakeSource src;
+  BlockCache c(src);
+  c.set_limit(300 * MiB);
+  void* small = c.allocate(KiB).ptr;  // a 2 MiB segment, then idle
+  c.free(small);
+  void* a = c.allocate(250 * MiB).ptr;  // 2 + 256 fits the limit: a 256 MiB segment, 6 MiB left
+  REQUIRE(a != nullptr);
+  CHECK(c.stats().reserved == 258 * MiB);
+  void* d = c.allocate(30 * MiB).ptr;  // 258 + 256 > 300, but 258 + 30 fits: nothing emptied
+  REQUIRE(d != nullptr);
+  CHECK(src.syncs == 0);
+  CHECK(src.given_back == 0);
+  CHECK(c.stats().reserved == 288 * MiB);
+  CHECK(c.allocate(KiB).ptr == small);  // the idle segment served the next small block
+  c.free(small);
+  void* e = c.allocate(14 * MiB).ptr;  // 288 + 14 > 300: the idle 2 MiB go back, 286 + 14 fits
+  REQUIRE(e != nullptr);
+  CHECK(src.syncs == 1);
+  CHECK(src.given_back == 1);
+  CHECK(c.stats().reserved == 300 * MiB);
+
+  FakeSource drv;  // the same when the driver, not the limit, refuses
+  BlockCache c2(drv);
+  drv.capacity = 100 * MiB;
+  void* s2 = c2.allocate(KiB).ptr;
+  c2.free(s2);
+  CHECK(c2.allocate(40 * MiB).ptr != nullptr);  // 256 refused, 2 + 40 fits
+  CHECK(drv.syncs == 0);
+  CHECK(c2.stats().reserved == 42 * MiB);
+  for (void* p : {a, d, e}) c.free(p);
+}
+
+TEST_CASE("block cache: a shared block freed while a pool is in use joins the pool") {
+  // A tensor made before a graph's capture and dropped during it (a gradient of the step
+  // before) may be read by the graph's nodes; handed to an eager allocation after the capture,
+  // every replay would race its new user.
+  FakeSource src;
+  BlockCache c(src);
+  void* before = c.allocate(4 * MiB).ptr;  // shared, live when the capture begins
+  const int pool = c.new_pool();
+  c.use_pool(pool);
+  c.free(before);
+  c.use_pool(0);
+  const auto eager = c.allocate(4 * MiB);
+  CHECK(eager.ptr != before);  // the rest of the shared segment, or a new one: never `before`
+  CHECK(addr(eager.ptr) >= addr(before) + 4 * MiB);
+  c.use_pool(pool);
+  CHECK(c.allocate(4 * MiB).ptr == before);  // the pool's, to reuse while recording
+  c.use_pool(0);
+  c.release_pool(pool);
+  c.free(before);  // a live block of a released pool: shared when freed
+  CHECK(c.allocate(4 * MiB).ptr == before);
+}
+
 TEST_CASE("block cache: the limit bounds the segments held, live and cached") {
   FakeSource src;
   BlockCache c(src);
