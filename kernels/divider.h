@@ -10,12 +10,14 @@
 // so a kernel computes the same integers with either.
 //
 // Host and device: the member functions are LEUKO_HOST_DEVICE, so the CPU tests run the very
-// code the kernels run (tests/kernels/test_divider.cpp); the constructor runs on the host only.
+// code the kernels run (tests/kernels/test_divider.cpp); the constructor runs on the host only
+// (and checks its divisor there).
 #pragma once
 
 #include <cstdint>
 
 #include "kernels/host_device.h"
+#include "tensor/check.h"
 
 namespace leuko::kernels {
 
@@ -45,9 +47,9 @@ struct Divider<int64_t> {
   }
 };
 
-// n / d for 0 <= n <= 2^31 - 1 and 1 <= d <= 2^31 - 1 (the int32_t range; the proof below also
-// holds for d = 2^31), by the round-up method of Granlund and Montgomery ("Division by invariant
-// integers using multiplication", 1994; PyTorch's IntDivider is the same). With
+// n / d for 0 <= n <= 2^31 - 1 and 1 <= d <= 2^31 - 1 (the int32_t range), by the round-up
+// method of Granlund and Montgomery ("Division by invariant integers using multiplication",
+// 1994; PyTorch's IntDivider is the same). With
 // l = ceil(log2 d) and m' = ceil(2^(32+l) / d) = 2^32 + m,
 //   n * m' / 2^(32+l) = n / d + n * e / 2^(32+l),   e = m' - 2^(32+l) / d in [0, 1),
 // and the excess n * e / 2^(32+l) < 2^31 / 2^(32+l) = 2^-(l+1) < 1 / d (as d <= 2^l) cannot
@@ -57,14 +59,17 @@ struct Divider<int64_t> {
 // bits: d = 2^l gives m = 0 (and d = 1 the identity, l = 0); otherwise d >= 2^(l-1) + 1, so
 // 2^(32+l) / d <= 2^33 - 2^33 / (2^(l-1) + 1) < 2^33 - 1 and m < 2^32 - 1.
 // A divisor below 1 is taken as 1: callers make one for an empty dimension, whose quotients are
-// never used, and the magic number of 0 would divide by zero here.
+// never used, and the magic number of 0 would divide by zero here. A divisor above 2^31 - 1 is
+// refused (leuko::Error, on the host): d holds no such value, and truncated it would divide by
+// the wrong number (2^32 + 7 as 7) or, negative, never finish the loop below; such sizes take
+// Divider<int64_t>.
 template <>
 struct Divider<int32_t> {
   using Index = int32_t;
   int32_t d = 1;
   uint32_t m = 0, l = 0;  // d = 1: umulhi(n, 0) = 0, n >> 0 = n
   Divider() = default;
-  explicit Divider(int64_t divisor) : d(int32_t(divisor < 1 ? 1 : divisor)) {
+  explicit Divider(int64_t divisor) : d(narrow(divisor)) {
     while ((uint64_t(1) << l) < uint64_t(d)) l++;
     m = uint32_t(((uint64_t(1) << (32 + l)) + uint64_t(d) - 1) / uint64_t(d) - (uint64_t(1) << 32));
   }
@@ -72,6 +77,12 @@ struct Divider<int32_t> {
   LEUKO_HOST_DEVICE void divmod(int32_t n, int32_t* q, int32_t* r) const {
     *q = div(n);
     *r = n - *q * d;
+  }
+
+ private:
+  static int32_t narrow(int64_t divisor) {  // host only, as the constructor
+    LEUKO_CHECK(divisor <= INT32_MAX, "Divider<int32_t>: divisor ", divisor, " above 2^31 - 1");
+    return int32_t(divisor < 1 ? 1 : divisor);
   }
 };
 

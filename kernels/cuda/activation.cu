@@ -12,16 +12,21 @@
 namespace leuko::kernels::cuda {
 namespace {
 
-struct Relu {
-  __device__ float operator()(float v) const { return !(v <= 0.f) ? v : 0.f; }  // NaN passes, as on the CPU
+// ReLU and its backward select a stored value or +0 (OnStorage, map.cuh): the value keeps its
+// bits, a NaN's sign and payload included, as on the CPU; bf16 -> float -> bf16 would give the
+// same bits for every other value. -0 is not above 0: it gives +0, as on the CPU.
+struct Relu : OnStorage {  // !(v <= 0), not v > 0: a NaN passes, as on the CPU
+  template <typename T>
+  __device__ T operator()(T v) const { return !(load(v) <= 0.f) ? v : stored_zero<T>(); }
 };
 
 struct AddRelu {  // the sum in float, rounded once with the ReLU
   __device__ float operator()(float a, float b) const { return Relu()(a + b); }
 };
 
-struct ReluBackward {  // (grad_out, out); bf16 -> float -> bf16 is exact
-  __device__ float operator()(float g, float out) const { return out > 0.f ? g : 0.f; }
+struct ReluBackward : OnStorage {  // (grad_out, out): grad_out's bits where out > 0, else +0
+  template <typename T>
+  __device__ T operator()(T g, T out) const { return load(out) > 0.f ? g : stored_zero<T>(); }
 };
 
 template <typename T>

@@ -4,10 +4,13 @@
 // they are held to exact equality (tol 0).
 #include <doctest/doctest.h>
 
+#include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "gpu/gpu_helpers.h"
 #include "kernels/elementwise.h"
+#include "kernels/memory.h"
 #include "layers/activation.h"
 #include "layers/elementwise.h"
 
@@ -97,5 +100,47 @@ TEST_CASE("bf16 bias_add kernel: float sum and ReLU rounded once, in place too")
       }
     }
   }
+}
+
+TEST_CASE("bias_add kernel on views one element in (element by element), in place too, float32 and bf16") {
+  // Fresh tensors are aligned to the kernel's 8-element packs, so the cases above take its
+  // packed path; x and out one element into their buffers take the element-by-element one. The
+  // reference is the CPU's path: the float32 CPU kernel on the values widened to float, then one
+  // rounding to bf16. out's whole buffer is compared: the element before the view and the
+  // kGuard after it must keep their bits.
+  constexpr int64_t kGuard = 16;
+  struct Case {
+    int64_t N, C, inner;
+  };
+  auto run = [&](auto tag) {
+    using T = decltype(tag);
+    const DType dt = std::is_same_v<T, float> ? DType::f32 : DType::bf16;
+    uint64_t seed = 800;
+    for (const Case& c : std::vector<Case>{{1, 1, 1}, {2, 3, 5}, {4, 64, 1}, {3, 17, 33 * 31}}) {
+      for (bool fuse_relu : {false, true}) {
+        for (bool in_place : {false, true}) {
+          INFO("N " << c.N << " C " << c.C << " inner " << c.inner << " relu " << fuse_relu << " in place "
+                    << in_place);
+          const int64_t total = c.N * c.C * c.inner, size = 1 + total + kGuard;
+          Tensor x = test::randn_t({size}, seed++, DType::f32).to(dt);  // x: elements [1, 1 + total)
+          Tensor out0 = in_place ? x : test::randn_t({size}, seed++, DType::f32).to(dt);  // out's buffer before
+          Tensor bias = test::randn_t({c.C}, seed++, DType::f32);
+          Tensor xg = x.cuda(), bg = bias.cuda();
+          Tensor og = in_place ? xg : out0.cuda();
+          kernels::cuda::bias_add(og.data<T>() + 1, xg.data<T>() + 1, bg.data<float>(), c.N, c.C, c.inner, fuse_relu);
+          const Tensor got = og.cpu();
+          std::vector<float> xf(static_cast<size_t>(total)), yf(static_cast<size_t>(total));
+          kernels::cpu::convert(xf.data(), x.data<T>() + 1, total);
+          kernels::cpu::bias_add(yf.data(), xf.data(), bias.data<float>(), c.N, c.C, c.inner, fuse_relu);
+          Tensor want = out0.clone();
+          kernels::cpu::convert(want.data<T>() + 1, yf.data(), total);
+          REQUIRE(got.nbytes() == want.nbytes());
+          CHECK(std::memcmp(got.data<T>(), want.data<T>(), size_t(want.nbytes())) == 0);
+        }
+      }
+    }
+  };
+  SUBCASE("float32") { run(float{}); }
+  SUBCASE("bf16") { run(bf16{}); }
 }
 #endif

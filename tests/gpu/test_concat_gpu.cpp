@@ -46,7 +46,10 @@ TEST_CASE("cat: GPU matches CPU") {
 #if LEUKO_WITH_CUDA
 TEST_CASE("copy_rows: the same bits as a plain copy, in every unit width") {
   // The kernel copies units of the widest of 16, 8, 4, 2 bytes dividing the addresses, the
-  // strides and the row width: these cases pick each (column offsets 0 and 1 move the addresses).
+  // strides and the row width: these cases pick each (column offsets 0 and 1, in dst and in
+  // src, each its own, move the addresses). dst's whole buffer is compared: the columns outside
+  // the copied ones and kGuard elements after the last row must keep their values.
+  constexpr int64_t kGuard = 16;
   struct Cfg {
     int64_t rows, cols, dst_stride, src_stride;
   };
@@ -59,21 +62,28 @@ TEST_CASE("copy_rows: the same bits as a plain copy, in every unit width") {
     uint64_t seed = 40;
     for (const Cfg& c : cfgs) {
       for (int64_t col : {int64_t(0), int64_t(1)}) {
-        CAPTURE(c.rows);
-        CAPTURE(c.cols);
-        CAPTURE(c.dst_stride);
-        CAPTURE(col);
-        if (col + c.cols > c.dst_stride) continue;
-        Tensor src = test::randn_t({c.rows * c.src_stride}, seed++, DType::f32).to(dt);
-        Tensor dst = test::randn_t({c.rows * c.dst_stride}, seed++, DType::f32).to(dt);
-        Tensor want = dst.clone();
-        for (int64_t r = 0; r < c.rows; r++)
-          std::memcpy(want.data<T>() + col + r * c.dst_stride, src.data<T>() + r * c.src_stride, size_t(c.cols) * sizeof(T));
-        Tensor dst_gpu = dst.cuda(), src_gpu = src.cuda();
-        kernels::cuda::copy_rows(dst_gpu.data<T>() + col, c.dst_stride, src_gpu.data<T>(), c.src_stride, c.rows,
-                                 c.cols);
-        const Tensor got = dst_gpu.cpu();
-        CHECK(std::memcmp(got.data<T>(), want.data<T>(), size_t(want.nbytes())) == 0);
+        for (int64_t src_col : {int64_t(0), int64_t(1)}) {
+          CAPTURE(c.rows);
+          CAPTURE(c.cols);
+          CAPTURE(c.dst_stride);
+          CAPTURE(c.src_stride);
+          CAPTURE(col);
+          CAPTURE(src_col);
+          if (col + c.cols > c.dst_stride) continue;
+          // src's rows start src_col elements into its buffer (cols <= src_stride: the last row ends
+          // within it), dst's col elements into its own.
+          Tensor src = test::randn_t({c.rows * c.src_stride + src_col}, seed++, DType::f32).to(dt);
+          Tensor dst = test::randn_t({c.rows * c.dst_stride + kGuard}, seed++, DType::f32).to(dt);
+          Tensor want = dst.clone();
+          for (int64_t r = 0; r < c.rows; r++)
+            std::memcpy(want.data<T>() + col + r * c.dst_stride, src.data<T>() + src_col + r * c.src_stride,
+                        size_t(c.cols) * sizeof(T));
+          Tensor dst_gpu = dst.cuda(), src_gpu = src.cuda();
+          kernels::cuda::copy_rows(dst_gpu.data<T>() + col, c.dst_stride, src_gpu.data<T>() + src_col, c.src_stride,
+                                   c.rows, c.cols);
+          const Tensor got = dst_gpu.cpu();
+          CHECK(std::memcmp(got.data<T>(), want.data<T>(), size_t(want.nbytes())) == 0);
+        }
       }
     }
   };

@@ -2,8 +2,11 @@
 // aligned to a pack, one by one otherwise) against the CPU kernels, bit for bit, through each
 // public function that runs on them: ReLU, add + ReLU, ReLU's backward, the gradient sum, the
 // float32 <-> bf16 conversions, the same-shape binary ops, affine, scalar_div and the unary ops.
-// Lengths around the pack size and its tails; pointers offset by 0, 1 and 3 elements, so that
-// both the packed kernel and the element-by-element one run, and their results must agree.
+// Lengths around the pack size and its tails; pointers offset by 0, 1, 3 and 8 elements, alike
+// or each operand its own, so that both the packed kernel and the element-by-element one run,
+// and their results must agree. Each output buffer has values before and after its n elements
+// that must keep their bits. ReLU and its backward pass their values through: there a NaN must
+// keep its bits (its sign) too.
 #include <doctest/doctest.h>
 
 #if LEUKO_WITH_CUDA
@@ -26,34 +29,48 @@ namespace kg = kernels::cuda;
 namespace {
 
 const int64_t kLengths[] = {1, 7, 8, 9, 63, 4099, (1 << 20) + 5};
-const int64_t kOffsets[] = {0, 1, 3};  // elements: 0 keeps 16- and 32-byte alignment, 1 and 3 break it
+constexpr int64_t kGuard = 16;  // elements after an operand's n values in its buffer (two packs)
+
+// Where the n values of the output and of the operands a and b start in their buffers, in
+// elements of each one's type.
+struct Offsets {
+  int64_t out, a, b;
+};
 
 double to_double(float v) { return v; }
 double to_double(bf16 v) { return double(bf16_to_float(v)); }
 
-// n values of T on the GPU, `offset` elements into their buffer, and their host copy. The values
-// depend on n and the seed, not on the offset: normal, with zeros and NaNs among them (or all
-// positive, for a divisor).
+// n values of T on the GPU, `offset` elements into their buffer, with kGuard elements after
+// them, and their host copy. The values depend on n and the seed, not on the offset: normal,
+// with zeros and NaNs of both signs among them (or all positive, for a divisor). The `offset`
+// values before them and the kGuard after are normal too, from another seed.
 template <typename T>
 struct Operand {
-  Tensor storage;  // (offset + n,) on the GPU
-  std::vector<T> host;
-  T* device = nullptr;
+  Tensor storage;  // (offset + n + kGuard,) on the GPU
+  int64_t offset = 0;
+  std::vector<T> all;   // the host copy of the whole buffer
+  std::vector<T> host;  // the n values: all[offset, offset + n)
+  T* device = nullptr;  // the n values on the GPU
 };
 
 template <typename T>
 Operand<T> operand(int64_t offset, int64_t n, uint64_t seed, bool positive = false) {
-  std::vector<double> v(size_t(offset), 0.0), drawn = test::randn_t({n}, seed, DType::f64).to_double_vector();
+  const std::vector<double> guard = test::randn_t({offset + kGuard}, seed + 7777, DType::f64).to_double_vector();
+  std::vector<double> v(guard.begin(), guard.begin() + offset);
+  std::vector<double> drawn = test::randn_t({n}, seed, DType::f64).to_double_vector();
   for (size_t i = 0; i < drawn.size(); i++) {
     if (positive) drawn[i] = std::fabs(drawn[i]) + 0.25;
-    else if (i % 97 == 5) drawn[i] = NAN;
-    else if (i % 11 == 3) drawn[i] = 0.0;
+    else if (i % 97 == 5) drawn[i] = i % 2 == 1 ? double(NAN) : -double(NAN);
+    else if (i % 11 == 3) drawn[i] = i % 2 == 1 ? 0.0 : -0.0;
   }
   v.insert(v.end(), drawn.begin(), drawn.end());
+  v.insert(v.end(), guard.begin() + offset, guard.end());
   const DType dt = std::is_same_v<T, float> ? DType::f32 : DType::bf16;
-  Tensor t = Tensor::from_vector(v, {offset + n}, DType::f64).to(dt);
+  Tensor t = Tensor::from_vector(v, {offset + n + kGuard}, DType::f64).to(dt);
   Operand<T> o;
-  o.host.assign(t.data<T>() + offset, t.data<T>() + offset + n);
+  o.offset = offset;
+  o.all.assign(t.data<T>(), t.data<T>() + offset + n + kGuard);
+  o.host.assign(o.all.begin() + offset, o.all.begin() + offset + n);
   o.storage = t.cuda();
   o.device = o.storage.template data<T>() + offset;
   return o;
@@ -67,12 +84,21 @@ std::vector<T> download(const T* device, int64_t n) {
   return h;
 }
 
-// The index of the first element whose bits differ (two NaNs are equal), or -1.
+// Whether `buffer` (an output's whole buffer, back from the GPU) kept the bits of its values
+// outside the n elements: the `offset` before them and the kGuard after.
 template <typename T>
-int64_t first_difference(const std::vector<T>& x, const std::vector<T>& y) {
+bool guards_kept(const Operand<T>& o, const std::vector<T>& buffer) {
+  const size_t before = size_t(o.offset), after = o.all.size() - size_t(kGuard);
+  return buffer.size() == o.all.size() && std::memcmp(buffer.data(), o.all.data(), before * sizeof(T)) == 0 &&
+         std::memcmp(buffer.data() + after, o.all.data() + after, size_t(kGuard) * sizeof(T)) == 0;
+}
+
+// The index of the first element whose bits differ, or -1. Two NaNs are equal unless `nan_bits`.
+template <typename T>
+int64_t first_difference(const std::vector<T>& x, const std::vector<T>& y, bool nan_bits = false) {
   if (x.size() != y.size()) return 0;
   for (size_t i = 0; i < x.size(); i++) {
-    const bool both_nan = std::isnan(to_double(x[i])) && std::isnan(to_double(y[i]));
+    const bool both_nan = !nan_bits && std::isnan(to_double(x[i])) && std::isnan(to_double(y[i]));
     if (!both_nan && std::memcmp(&x[i], &y[i], sizeof(T)) != 0) return int64_t(i);
   }
   return -1;
@@ -87,30 +113,41 @@ struct Given {
   using type = T;
 };
 
-// Runs `gpu` (n outputs of To from operands a and b, all offset alike) for every length and
-// offset. Every offset must give the same bits as offset 0 (the packed kernel); where `cpu` is
-// given (on host copies), the CPU's bits too.
+// Runs `gpu` (n outputs of To from operands a and b) for every length and offsets. Every
+// offsets must give the same bits as the first (all 0: the packed kernel); where `cpu` is given
+// (on host copies), the CPU's bits too; NaNs alike bit for bit where `nan_bits`. The output's
+// buffer must keep its values outside the n elements.
 template <typename To, typename Ta, typename Tb = Ta>
 void for_each_case(const typename Given<Kernel<To, Ta, Tb>>::type& gpu,
-                   const typename Given<Kernel<To, Ta, Tb>>::type& cpu, bool positive_b = false) {
+                   const typename Given<Kernel<To, Ta, Tb>>::type& cpu, bool positive_b = false,
+                   bool nan_bits = false) {
+  // All alike: 0 and 8 keep every pointer aligned to a pack (16 bytes of bf16, 32 of float32),
+  // 1 and 3 break it. Then one or two operands unaligned beside aligned ones, so that the launch
+  // must check each pointer; b 16 bytes in is aligned for bf16, but not to float32's 32 bytes.
+  const int64_t b16 = 16 / int64_t(sizeof(Tb));
+  const Offsets offsets[] = {{0, 0, 0}, {1, 1, 1}, {3, 3, 3}, {8, 8, 8}, {0, 1, b16}, {1, 0, 0}, {0, 0, 1}};
   uint64_t seed = 900;
   for (int64_t n : kLengths) {
     CAPTURE(n);
     seed += 3;
     std::vector<To> packed;
-    for (int64_t offset : kOffsets) {
-      CAPTURE(offset);
-      Operand<Ta> a = operand<Ta>(offset, n, seed);
-      Operand<Tb> b = operand<Tb>(offset, n, seed + 1, positive_b);
-      Operand<To> out = operand<To>(offset, n, seed + 2);  // holds values: each must be overwritten
+    for (const Offsets& off : offsets) {
+      CAPTURE(off.out);
+      CAPTURE(off.a);
+      CAPTURE(off.b);
+      Operand<Ta> a = operand<Ta>(off.a, n, seed);
+      Operand<Tb> b = operand<Tb>(off.b, n, seed + 1, positive_b);
+      Operand<To> out = operand<To>(off.out, n, seed + 2);  // holds values: each must be overwritten
       gpu(out.device, a.device, b.device, n);
-      const std::vector<To> got = download(out.device, n);
-      if (offset == 0) packed = got;
-      CHECK(first_difference(got, packed) == -1);
+      const std::vector<To> buffer = download(out.device - off.out, int64_t(out.all.size()));
+      CHECK(guards_kept(out, buffer));
+      const std::vector<To> got(buffer.begin() + off.out, buffer.begin() + off.out + n);
+      if (&off == &offsets[0]) packed = got;
+      CHECK(first_difference(got, packed, nan_bits) == -1);
       if (cpu) {
         std::vector<To> want(static_cast<size_t>(n));
         cpu(want.data(), a.host.data(), b.host.data(), n);
-        CHECK(first_difference(got, want) == -1);
+        CHECK(first_difference(got, want, nan_bits) == -1);
       }
     }
   }
@@ -130,23 +167,29 @@ void through_float(bf16* out, const bf16* a, const bf16* b, int64_t n, F cpu_flo
 }  // namespace
 
 TEST_CASE("map kernels: ReLU, add + ReLU and ReLU's backward give the CPU's bits, packed or not") {
+  // ReLU and its backward select their values: a NaN keeps its bits (nan_bits), as on the CPU.
+  const bool positive_b = false, nan_bits = true;
   using F = float;
   const Kernel<F, F, F> relu = [](F* o, const F* a, const F*, int64_t n) { kc::relu_forward(o, a, n); };
   const Kernel<F, F, F> add_relu = [](F* o, const F* a, const F* b, int64_t n) { kc::add_relu_forward(o, a, b, n); };
   const Kernel<F, F, F> relu_bw = [](F* o, const F* g, const F* y, int64_t n) { kc::relu_backward(o, g, y, n); };
   SUBCASE("float32") {
-    for_each_case<F, F>([](F* o, const F* a, const F*, int64_t n) { kg::relu_forward(o, a, n); }, relu);
+    for_each_case<F, F>([](F* o, const F* a, const F*, int64_t n) { kg::relu_forward(o, a, n); }, relu, positive_b,
+                        nan_bits);
     for_each_case<F, F>([](F* o, const F* a, const F* b, int64_t n) { kg::add_relu_forward(o, a, b, n); }, add_relu);
-    for_each_case<F, F>([](F* o, const F* g, const F* y, int64_t n) { kg::relu_backward(o, g, y, n); }, relu_bw);
+    for_each_case<F, F>([](F* o, const F* g, const F* y, int64_t n) { kg::relu_backward(o, g, y, n); }, relu_bw,
+                        positive_b, nan_bits);
   }
   SUBCASE("bf16") {
     using B = bf16;
     for_each_case<B, B>([](B* o, const B* a, const B*, int64_t n) { kg::relu_forward(o, a, n); },
-                        [&](B* o, const B* a, const B* b, int64_t n) { through_float(o, a, b, n, relu); });
+                        [&](B* o, const B* a, const B* b, int64_t n) { through_float(o, a, b, n, relu); }, positive_b,
+                        nan_bits);
     for_each_case<B, B>([](B* o, const B* a, const B* b, int64_t n) { kg::add_relu_forward(o, a, b, n); },
                         [&](B* o, const B* a, const B* b, int64_t n) { through_float(o, a, b, n, add_relu); });
     for_each_case<B, B>([](B* o, const B* g, const B* y, int64_t n) { kg::relu_backward(o, g, y, n); },
-                        [&](B* o, const B* g, const B* y, int64_t n) { through_float(o, g, y, n, relu_bw); });
+                        [&](B* o, const B* g, const B* y, int64_t n) { through_float(o, g, y, n, relu_bw); },
+                        positive_b, nan_bits);
   }
 }
 

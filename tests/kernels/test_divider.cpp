@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/divider.h"
+#include "tensor/check.h"
 
 using leuko::kernels::Divider;
 
@@ -115,6 +116,19 @@ TEST_CASE("Divider<int32_t>: a divisor below 1 is taken as 1") {
   }
   const Divider<int32_t> dflt;  // the default: the identity
   CHECK(dflt.div(12345) == 12345);
+}
+
+TEST_CASE("Divider<int32_t>: a divisor above 2^31 - 1 is refused on the host, not truncated") {
+  // Truncated, 2^31 would become negative (and the magic-number loop never end) and 2^32 + 7
+  // would divide by 7.
+  CHECK_THROWS_WITH_AS(Divider<int32_t>{kMax32 + 1}, doctest::Contains("above 2^31 - 1"), leuko::Error);
+  CHECK_THROWS_WITH_AS(Divider<int32_t>{(int64_t(1) << 32) + 7}, doctest::Contains("above 2^31 - 1"), leuko::Error);
+  CHECK_THROWS_AS(Divider<int32_t>{INT64_MAX}, leuko::Error);
+  CHECK_NOTHROW(Divider<int32_t>{kMax32});  // braces: a temporary, not a declaration
+  const Divider<int32_t> largest(kMax32);
+  CHECK(largest.d == kMax32);
+  CHECK(largest.div(kMax32) == 1);
+  CHECK(largest.div(kMax32 - 1) == 0);
 }
 
 TEST_CASE("Divider<int64_t>: the same values, and n and d beyond 32 bits") {
