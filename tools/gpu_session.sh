@@ -19,7 +19,8 @@
 #      then packed without their checkpoints into $OUT/runs.tgz (the device tool brings back
 #      only a few files from $OUT). Step 2 needs step 1's build (build-gpu/).
 # GPU_SESSION_STEPS picks the steps (default "1 1d 1c 2"; 1b was measured on 2026-11-27 and is
-# kept for comparisons). A device call may run 10 minutes and a session has 15 in all, the
+# kept for comparisons). GPU_SESSION_DEADLINE (default 570 s, under the call's 600) stops new
+# bench cells and shortens step 2, so the logs come back whole. A device call may run 10 minutes and a session has 15 in all, the
 # machine's start included, so run it as two calls, the second at once (the machine is given
 # back after 30 s idle, and a fresh one has no build-gpu/). On 2026-11-27 (H200) step 1 took
 # 296 s (build 55, tests 66, table 175), 1b 46 s, 1c 26 s, step 2 53 to 111 s a network.
@@ -42,6 +43,16 @@ rc=0
 
 steps=" ${GPU_SESSION_STEPS:-1 1d 1c 2} "
 want() { [[ "$steps" == *" $1 "* ]]; }
+# The device call's limit is 600 s: past GPU_SESSION_DEADLINE seconds (default 570) no bench
+# cell of steps 1b, 1c and 1d starts, so a call ends with its logs complete rather than killed
+# in the middle of a cell; step 2 gets what is left, at most GPU_SESSION_REPRO.
+deadline=${GPU_SESSION_DEADLINE:-570}
+left() { echo $((deadline - ($(date +%s) - start))); }
+in_time() {  # whether a cell of about $1 seconds still fits; says so when it does not
+  [ "$(left)" -ge "$1" ] && return 0
+  echo "-- skipped: $2 (GPU_SESSION_DEADLINE: $(left) s left of $deadline)"
+  return 1
+}
 
 if want 1; then
 echo "== 1. build, GPU tests, speed table with profiles =="
@@ -59,6 +70,7 @@ echo "== 1b. leuko's bf16 before versions 7 and 8, and PyTorch's bf16 in NCHW, f
 leuko_bin="${LEUKO_BUILD_DIR:-$root/build-gpu}/leuko"
 for env in LEUKO_CHANNELS_LAST=0 LEUKO_BF16_ACTIVATIONS=0; do
   for cell in resnet50:64 vgg16:64; do
+    in_time 20 "$env $cell" || continue
     echo "-- $env $cell"
     env "$env" timeout 60 "$leuko_bin" bench --model "${cell%%:*}" --batch "${cell##*:}" --precision bf16 \
       --warmup 3 --steps 5 --windows 3 2>&1 | grep -E "activations|images/s|memory|peak|error" || rc=1
@@ -89,6 +101,7 @@ leuko_bin="${LEUKO_BUILD_DIR:-$root/build-gpu}/leuko"
 (fail=0
 for cell in googlenet:bf16 googlenet:tf32 alexnet:bf16 resnet50:bf16; do
   for mode in eager graph; do
+    in_time 20 "$cell batch 64 $mode" || continue
     echo "-- $cell batch 64 $mode"
     flag=""
     [ "$mode" = graph ] && flag="--graph"
@@ -117,6 +130,7 @@ for cell in googlenet:bf16:64 resnet50:bf16:64 vgg16:bf16:64 alexnet:bf16:64 vgg
     googlenet:tf32:64 resnet50:bf16:256; do
   IFS=: read -r model precision batch <<<"$cell"
   for mode in legacy graph-api graph-api+--graph; do
+    in_time 20 "$cell $mode" || continue
     echo "-- $cell $mode"
     api=legacy flag=""
     [ "$mode" != legacy ] && api=graph
@@ -153,8 +167,14 @@ echo "== 2. reproduction: ${GPU_SESSION_MODELS:-resnet50,alexnet} =="
 runs=/dev/shm/leuko-session
 [ -d /dev/shm ] || runs=$out/session-runs
 rm -rf "$runs"
-OUT="$runs" bash "$root/tools/reproduce.sh" --models "${GPU_SESSION_MODELS:-resnet50,alexnet}" \
-  --deadline "${GPU_SESSION_REPRO:-200}" || rc=1
+repro=${GPU_SESSION_REPRO:-200}
+[ "$(left)" -lt "$repro" ] && repro=$(left)
+if [ "$repro" -lt 60 ]; then
+  echo "-- skipped: the reproduction needs a minute, $(left) s are left (GPU_SESSION_DEADLINE $deadline)"
+else
+  OUT="$runs" bash "$root/tools/reproduce.sh" --models "${GPU_SESSION_MODELS:-resnet50,alexnet}" \
+    --deadline "$repro" || rc=1
+fi
 tar czf "$out/runs.tgz" -C "$runs" --exclude='*.safetensors' . 2>/dev/null || rc=1
 echo "(step 2: $(($(date +%s) - start)) s; run folders without checkpoints in $out/runs.tgz)"
 fi
