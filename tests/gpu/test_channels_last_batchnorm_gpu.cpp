@@ -40,6 +40,9 @@ const std::vector<Config> kConfigs = {
     {"C = 17 (5, 17, 6, 7)", {5, 17, 6, 7}},
     // Several 32-lane tiles of vectors: 8 float tiles, 4 bf16.
     {"C = 1024 (8, 1024, 7, 7)", {8, 1024, 7, 7}},
+    // One group exactly (8 bf16: one vector, or 2 of 4 floats), and ResNet-50's widest C.
+    {"C = 8 (2, 8, 7, 7)", {2, 8, 7, 7}},
+    {"C = 2048 (2, 2048, 3, 3)", {2, 2048, 3, 3}},
 };
 
 // One float32 run on the GPU: the output, the gradients of x (its NCHW leaf), weight and bias,
@@ -105,30 +108,33 @@ TEST_CASE("batch_norm, float32 channels_last x on the GPU matches the NCHW kerne
 }
 
 TEST_CASE("batch_norm, channels_last x: the GPU gives the same bits on every run") {
-  const Shape s{16, 40, 32, 32};
-  const Tensor x0 = test::per_channel_randn(s, 13000), g0 = test::randn_t(s, 13001, DType::f32);
-  for (DType dtype : {DType::f32, DType::bf16}) {
-    INFO(dtype_name(dtype));
-    std::vector<std::vector<float>> runs;
-    for (int r = 0; r < 2; r++) {
-      // A float32 leaf (bf16 tensors cannot require grad), converted: bf16 keeps channels_last,
-      // and the gradient comes back through the conversion as float32 channels_last.
-      Tensor x = test::leaf(x0.cuda().to(MemoryFormat::channels_last));
-      Tensor in = x.to(dtype);
-      Tensor w = test::leaf(Tensor::ones({40}, DType::f32, Device::CUDA));
-      Tensor rm = Tensor::zeros({40}, DType::f32, Device::CUDA), rv = Tensor::ones({40}, DType::f32, Device::CUDA);
-      REQUIRE(in.is_channels_last());
-      Tensor y = batch_norm_relu(in, w, Tensor(), rm, rv, true);
-      y.backward(g0.cuda().to(dtype).to(MemoryFormat::channels_last));
-      REQUIRE(x.grad().is_channels_last());
-      std::vector<float> all = y.to_vector();
-      for (const Tensor& t : {x.grad(), w.grad(), rm, rv}) {
-        std::vector<float> v = t.to_vector();
-        all.insert(all.end(), v.begin(), v.end());
+  // C = 40: the vector path (float32 and bf16); C = 17: the scalar path.
+  for (const Shape& s : {Shape{16, 40, 32, 32}, Shape{16, 17, 32, 32}}) {
+    for (DType dtype : {DType::f32, DType::bf16}) {
+      const int64_t C = s[1];
+      const Tensor x0 = test::per_channel_randn(s, 13000), g0 = test::randn_t(s, 13001, DType::f32);
+      INFO(dtype_name(dtype) << ", C = " << C);
+      std::vector<std::vector<float>> runs;
+      for (int r = 0; r < 2; r++) {
+        // A float32 leaf (bf16 tensors cannot require grad), converted: bf16 keeps channels_last,
+        // and the gradient comes back through the conversion as float32 channels_last.
+        Tensor x = test::leaf(x0.cuda().to(MemoryFormat::channels_last));
+        Tensor in = x.to(dtype);
+        Tensor w = test::leaf(Tensor::ones({C}, DType::f32, Device::CUDA));
+        Tensor rm = Tensor::zeros({C}, DType::f32, Device::CUDA), rv = Tensor::ones({C}, DType::f32, Device::CUDA);
+        REQUIRE(in.is_channels_last());
+        Tensor y = batch_norm_relu(in, w, Tensor(), rm, rv, true);
+        y.backward(g0.cuda().to(dtype).to(MemoryFormat::channels_last));
+        REQUIRE(x.grad().is_channels_last());
+        std::vector<float> all = y.to_vector();
+        for (const Tensor& t : {x.grad(), w.grad(), rm, rv}) {
+          std::vector<float> v = t.to_vector();
+          all.insert(all.end(), v.begin(), v.end());
+        }
+        runs.push_back(all);
       }
-      runs.push_back(all);
+      CHECK(runs[0] == runs[1]);  // bitwise: no atomics, fixed reduction order
     }
-    CHECK(runs[0] == runs[1]);  // bitwise: no atomics, fixed reduction order
   }
 }
 
