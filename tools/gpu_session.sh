@@ -11,7 +11,8 @@
 #   1c. version 11: `leuko bench --graph` (the step replayed as one CUDA graph) beside the eager
 #      step, same cells, same call, into the log (about 2 minutes);
 #   1d. version 12: the convolutions through cuDNN's graph API (LEUKO_CUDNN_API=graph) beside
-#      the legacy calls, eager and as a CUDA graph, eight cells (about 4 minutes);
+#      the legacy calls, with runtime-compiled engines allowed, with a 16 GiB workspace cap, and
+#      as a CUDA graph, 22 runs in order of importance (about 4-5 minutes);
 #   1s. compute-sanitizer (issue 7): memcheck over every GPU test file, racecheck over the files
 #      of the kernels with shared memory, 8 runs at a time (about 5 minutes; prints only);
 #   2. tools/reproduce.sh --models $GPU_SESSION_MODELS (default resnet50,alexnet: the two rows
@@ -117,27 +118,44 @@ if want 1d; then
 echo
 echo "== 1d. cuDNN's graph API (LEUKO_CUDNN_API=graph, version 12) beside the legacy calls =="
 # docs/PERFORMANCE.md version 12: the convolutions through the graph API's engines. Version 11's
-# profile had leuko's bf16 channels_last convolutions at 2.5 to 5.5 times PyTorch's time. Legacy
-# eager, graph API eager, graph API with the step as a CUDA graph; same call, same card.
+# profile had leuko's bf16 channels_last convolutions at 2.5 to 5.5 times PyTorch's time. Every
+# run eager unless its mode says --graph; same call, same card.
 leuko_bin="${LEUKO_BUILD_DIR:-$root/build-gpu}/leuko"
 (fail=0
 # What the graph API's searches saw for one network (a line per convolution direction: the
 # configurations offered, why each was passed over, the plan kept), for when a cell disappoints.
-echo "-- LEUKO_CUDNN_LOG=1, googlenet bf16, one step"
+in_time 60 "the graph API's search log" &&
+echo "-- LEUKO_CUDNN_LOG=1, googlenet bf16, one step" &&
 LEUKO_CUDNN_API=graph LEUKO_CUDNN_LOG=1 timeout 60 "$leuko_bin" bench --model googlenet --batch 64 --precision bf16 \
   --warmup 1 --steps 1 --windows 1 2>&1 | grep -E "cuDNN graph API|rror" | head -40
-for cell in googlenet:bf16:64 resnet50:bf16:64 vgg16:bf16:64 alexnet:bf16:64 vgg16:tf32:64 resnet50:tf32:64 \
-    googlenet:tf32:64 resnet50:bf16:256; do
-  IFS=: read -r model precision batch <<<"$cell"
-  for mode in legacy graph-api graph-api+--graph; do
-    in_time 20 "$cell $mode" || continue
-    echo "-- $cell $mode"
-    api=legacy flag=""
-    [ "$mode" != legacy ] && api=graph
-    [ "$mode" = "graph-api+--graph" ] && flag="--graph"
-    LEUKO_CUDNN_API=$api timeout 90 "$leuko_bin" bench --model "$model" --batch "$batch" --precision "$precision" \
-      --warmup 3 --steps 5 --windows 3 $flag 2>&1 | grep -E "images/s|memory|rror|^leuko:" || fail=1
-  done
+# Runs in order of what they decide, so that the deadline cuts the least telling ones:
+#   legacy / graph       LEUKO_CUDNN_API (version 12);
+#   graph+rtc            and runtime-compiled engines allowed (LEUKO_CUDNN_RTC=1: PyTorch keeps
+#                        them; the log above counts those passed over);
+#   legacy+ws16g, graph+ws16g   the workspace cap at 16 GiB instead of 1 (LEUKO_CUDNN_WORKSPACE_MIB:
+#                        TF32 on float32 NCHW may need room for cuDNN's layout copies, about
+#                        1.6 GB for VGG16's first block at batch 64);
+#   graph+--graph        the step as a CUDA graph too.
+for run in googlenet:bf16:64:legacy googlenet:bf16:64:graph googlenet:bf16:64:graph+rtc \
+    resnet50:bf16:64:legacy resnet50:bf16:64:graph resnet50:bf16:64:graph+rtc \
+    vgg16:tf32:64:legacy vgg16:tf32:64:legacy+ws16g vgg16:tf32:64:graph vgg16:tf32:64:graph+ws16g \
+    vgg16:bf16:64:legacy vgg16:bf16:64:graph vgg16:bf16:64:graph+rtc \
+    resnet50:tf32:64:legacy resnet50:tf32:64:graph alexnet:bf16:64:legacy alexnet:bf16:64:graph \
+    resnet50:bf16:256:legacy resnet50:bf16:256:graph googlenet:tf32:64:legacy googlenet:tf32:64:graph \
+    googlenet:bf16:64:graph+--graph; do
+  IFS=: read -r model precision batch mode <<<"$run"
+  in_time 25 "$run" || continue
+  echo "-- $model:$precision:$batch $mode"
+  api=legacy rtc=0 ws=1024 flag=""
+  [[ $mode == graph* ]] && api=graph
+  [[ $mode == *rtc* ]] && rtc=1
+  [[ $mode == *ws16g* ]] && ws=16384
+  [[ $mode == *--graph* ]] && flag="--graph"
+  limit=$(left)  # a run may take 90 s (runtime compilation at start-up): never past the deadline
+  [ "$limit" -gt 90 ] && limit=90
+  LEUKO_CUDNN_API=$api LEUKO_CUDNN_RTC=$rtc LEUKO_CUDNN_WORKSPACE_MIB=$ws timeout "$limit" "$leuko_bin" bench \
+    --model "$model" --batch "$batch" --precision "$precision" --warmup 3 --steps 5 --windows 3 $flag 2>&1 |
+    grep -E "images/s|memory|rror|^leuko:" || fail=1
 done
 exit $fail) 2>&1 | tee "$out/cudnn_api.log" || rc=1
 echo "(step 1d: $(($(date +%s) - start)) s)"

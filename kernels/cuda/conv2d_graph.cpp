@@ -14,9 +14,12 @@
 //      filter (K, Cg, R, S), its strides (K, R, S, Cg) for NHWC), the convolution (padding,
 //      stride, dilation, compute type float32: bf16 products summed in float32) and the
 //      operation, finalised into an operation graph;
-//   2. cuDNN's heuristics (mode A, then the fallback list) give engine configurations, best
-//      first; we keep those whose plan finalises and whose notes fit the run: no runtime-compiled
-//      engines (compiling takes seconds per engine at start-up), none that down-convert inputs,
+//   2. cuDNN's heuristics (mode A, then the fallback list while fewer than kMaxTimed qualify, as
+//      PyTorch gathers both) give engine configurations, best first; we keep those whose plan
+//      finalises and whose notes fit the run: no runtime-compiled engines unless
+//      LEUKO_CUDNN_RTC=1 (compiling one may take seconds at start-up, for every geometry;
+//      PyTorch keeps them: whether they are the fast ones is measured, not assumed), none that
+//      down-convert inputs,
 //      no sums narrower than float32 for float32 tensors (bf16 ones may, as in PyTorch), no
 //      tensor cores for strict fp32 (Precision::fp32: as CUDNN_FMA_MATH in the legacy path),
 //      only deterministic ones under set_deterministic(true), workspace under the cap
@@ -54,7 +57,7 @@ namespace leuko::kernels::cuda::graph_api {
 namespace {
 
 constexpr int64_t kAlignment = 16;  // bytes: declared for every tensor, checked on every call
-constexpr size_t kMaxTimed = 8;     // engine configurations timed per direction and geometry
+constexpr size_t kMaxTimed = 10;    // engine configurations timed per direction and geometry (PyTorch: 10)
 constexpr int kTimedRuns = 3;     // back to back, after one warm-up run
 constexpr int64_t kX = 1, kW = 2, kY = 3;  // the tensors' unique ids (dx, dw, dy: the same roles)
 
@@ -179,6 +182,15 @@ std::unique_ptr<Graph> build_graph(int dir, const Conv2dShape& s, cudnnDataType_
   return g;
 }
 
+// LEUKO_CUDNN_RTC=1: runtime-compiled engines may be timed and kept (the header comment).
+bool allow_runtime_compiled() {
+  static const bool on = [] {
+    const char* env = std::getenv("LEUKO_CUDNN_RTC");
+    return env != nullptr && std::string(env) == "1";
+  }();
+  return on;
+}
+
 // Why an engine configuration's notes do not fit this run (the rules in the header comment), or
 // nullptr when they do.
 const char* rejection(cudnnBackendDescriptor_t config, cudnnDataType_t type) {
@@ -216,9 +228,34 @@ const char* rejection(cudnnBackendDescriptor_t config, cudnnDataType_t type) {
     return "no behaviour notes";
   }
   for (int64_t i = 0; i < std::min<int64_t>(n_behavior, int64_t(behavior.size())); i++) {
-    if (behavior[size_t(i)] == CUDNN_BEHAVIOR_NOTE_RUNTIME_COMPILATION) return "runtime-compiled";
+    if (behavior[size_t(i)] == CUDNN_BEHAVIOR_NOTE_RUNTIME_COMPILATION && !allow_runtime_compiled()) {
+      return "runtime-compiled";
+    }
   }
   return nullptr;
+}
+
+// The engine a configuration runs, as cuDNN numbers it (CUDNN_ATTR_ENGINE_GLOBAL_INDEX), and
+// whether it is compiled at run time; for LEUKO_CUDNN_LOG's line about the kept plan.
+std::string engine_name(cudnnBackendDescriptor_t config) {
+  Desc engine(CUDNN_BACKEND_ENGINE_DESCRIPTOR);
+  int64_t got = 0, index = -1;
+  if (cudnnBackendGetAttribute(config, CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &got,
+                               engine.ptr()) != CUDNN_STATUS_SUCCESS ||
+      cudnnBackendGetAttribute(engine.get(), CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1, &got, &index) !=
+          CUDNN_STATUS_SUCCESS) {
+    return "?";
+  }
+  std::array<cudnnBackendBehaviorNote_t, CUDNN_BEHAVIOR_NOTE_TYPE_COUNT> behavior{};
+  int64_t n = 0;
+  bool rtc = false;
+  if (cudnnBackendGetAttribute(engine.get(), CUDNN_ATTR_ENGINE_BEHAVIOR_NOTE, CUDNN_TYPE_BEHAVIOR_NOTE,
+                               int64_t(behavior.size()), &n, behavior.data()) == CUDNN_STATUS_SUCCESS) {
+    for (int64_t i = 0; i < std::min<int64_t>(n, int64_t(behavior.size())); i++) {
+      rtc = rtc || behavior[size_t(i)] == CUDNN_BEHAVIOR_NOTE_RUNTIME_COMPILATION;
+    }
+  }
+  return std::to_string(index) + (rtc ? " (runtime-compiled)" : "");
 }
 
 // What one search saw, for LEUKO_CUDNN_LOG: configurations offered per heuristics mode, why each
@@ -426,7 +463,9 @@ bool convolve(int dir, const Conv2dShape& s, cudnnDataType_t type, const void* a
       e.graph = build_graph(dir, s, type, h);
       const size_t limit = benchmark ? kMaxTimed : 1;  // without timing, the heuristics' first
       candidates(*e.graph, CUDNN_HEUR_MODE_A, type, h, workspace_cap, limit, &plans, &tally);
-      if (plans.empty()) candidates(*e.graph, CUDNN_HEUR_MODE_FALLBACK, type, h, workspace_cap, limit, &plans, &tally);
+      if (plans.size() < limit) {
+        candidates(*e.graph, CUDNN_HEUR_MODE_FALLBACK, type, h, workspace_cap, limit, &plans, &tally);
+      }
     } catch (const std::exception& ex) {
       plans.clear();
       tally.error = ex.what();
@@ -437,6 +476,7 @@ bool convolve(int dir, const Conv2dShape& s, cudnnDataType_t type, const void* a
       if (pick >= 0) {
         e.plan = std::move(plans[size_t(pick)]);
         tally.add("kept plan's workspace MiB", int(e.plan->workspace >> 20));
+        if (log_searches()) tally.add("kept engine " + engine_name(e.plan->config->get()));
       }
     }
     // One line per search (once per key): always when something threw, which is a bug here or

@@ -1,10 +1,13 @@
 // The scratch a cuDNN search times its candidates in (kernels/cuda/conv2d.cpp's algorithms,
 // kernels/cuda/conv2d_graph.cpp's plans): a block of its own from the caching allocator, handed
-// back when the search ends; none (bytes = 0) when the memory is not there. Not the caller's
+// back when the search ends. When `want` bytes are not there, half as many are tried, and so on
+// down to 1 MiB (as PyTorch does), then none (bytes = 0): the search then times only what fits
+// in `bytes`, rather than only the candidates that need no workspace at all. Not the caller's
 // workspace (allocated for each call, of what the chosen candidate needs: docs/PERFORMANCE.md,
 // versions 9 and 19), so the search's larger scratch never becomes a step's.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 
 #include "tensor/allocator.h"
@@ -16,11 +19,14 @@ struct SearchScratch {
   void* ptr = nullptr;
   size_t bytes = 0;
   explicit SearchScratch(size_t want) {
-    if (want == 0) return;
-    try {
-      ptr = device_alloc(Device::CUDA, want);
-      bytes = want;
-    } catch (const ::leuko::OutOfMemory&) {
+    constexpr size_t kSmallest = size_t(1) << 20;
+    for (size_t size = want; size > 0; size = size > kSmallest ? std::max(size / 2, kSmallest) : 0) {
+      try {
+        ptr = device_alloc(Device::CUDA, size);
+        bytes = size;
+        return;
+      } catch (const ::leuko::OutOfMemory&) {
+      }
     }
   }
   ~SearchScratch() {
