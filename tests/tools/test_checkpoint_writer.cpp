@@ -122,6 +122,25 @@ TEST_CASE("checkpoint writer: the values of the moment, in order, errors at wait
     CHECK(thrown);
     CHECK_NOTHROW(writer.wait());  // reported once
   }
+  SUBCASE("the host copies of a finished or dropped write are reused by the next save, with its values") {
+    cli::CheckpointWriter writer;
+    const size_t bytes = 4 * 1000 * sizeof(float);
+    writer.save(path, weights(1.0), {});
+    for (int i = 0; i < 500 && writer.spare_bytes() == 0; i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    CHECK(writer.spare_bytes() == bytes);  // written, and its copy kept
+    writer.hold(true);
+    writer.save(path, weights(2.0), {}, true, /*latest_only=*/true);  // into the kept copy
+    CHECK(writer.spare_bytes() == 0);
+    writer.save(path, weights(3.0), {}, true, /*latest_only=*/true);  // a new copy; the queued one is dropped
+    CHECK(writer.spare_bytes() == bytes);                             // and kept
+    writer.save(dir + "/best.safetensors", weights(4.0), {});          // into the dropped one's copy
+    CHECK(writer.spare_bytes() == 0);
+    writer.hold(false);
+    writer.wait();
+    CHECK(writer.spare_bytes() == 0);  // wait() gives the copies back
+    CHECK(first_value(path) == 3.0);   // the reused copies hold the values of their own save
+    CHECK(first_value(dir + "/best.safetensors") == 4.0);
+  }
   SUBCASE("the writer's end waits for what is queued") {
     {
       cli::CheckpointWriter writer;

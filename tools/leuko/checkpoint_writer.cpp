@@ -32,17 +32,14 @@ void CheckpointWriter::save(const std::string& path, const NamedTensors& tensors
   }
   Job job{path, {}, metadata, latest_only};
   job.tensors.reserve(tensors.size());
-  for (const auto& [name, t] : tensors) {
-    // A GPU tensor's copy to the host is new memory; a CPU tensor is cloned, since the next
-    // optimizer step changes it in place.
-    const Tensor d = t.detach();
-    job.tensors.emplace_back(name, d.device() == Device::CPU ? d.clone() : d.cpu());
-  }
+  // A copy on the host (of a CPU tensor too: the next optimizer step changes it in place).
+  for (const auto& [name, t] : tensors) job.tensors.emplace_back(name, host_copy(t.detach()));
   {
     std::unique_lock<std::mutex> lock(mutex_);
     if (latest_only) {
       for (auto it = jobs_.begin(); it != jobs_.end(); ++it) {
         if (it->latest_only && it->path == path) {
+          keep(it->tensors);
           jobs_.erase(it);  // superseded before it started: this one writes the newer state
           break;            // (at most one is ever queued per path)
         }
@@ -52,6 +49,35 @@ void CheckpointWriter::save(const std::string& path, const NamedTensors& tensors
     jobs_.push_back(std::move(job));
   }
   changed_.notify_all();
+}
+
+Tensor CheckpointWriter::host_copy(const Tensor& t) {
+  Tensor host;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto it = spare_.begin(); it != spare_.end(); ++it) {
+      if (it->shape() == t.shape() && it->dtype() == t.dtype() && it->memory_format() == t.memory_format()) {
+        host = std::move(*it);
+        spare_.erase(it);
+        break;
+      }
+    }
+  }
+  if (!host.defined()) return t.device() == Device::CPU ? t.clone() : t.cpu();
+  host.copy_(t);
+  return host;
+}
+
+void CheckpointWriter::keep(NamedTensors& tensors) {
+  for (auto& [name, t] : tensors) spare_.push_back(std::move(t));
+  tensors.clear();
+}
+
+size_t CheckpointWriter::spare_bytes() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  size_t bytes = 0;
+  for (const Tensor& t : spare_) bytes += t.nbytes();
+  return bytes;
 }
 
 void CheckpointWriter::check() {
@@ -79,6 +105,7 @@ size_t CheckpointWriter::queued() {
 void CheckpointWriter::wait() {
   std::unique_lock<std::mutex> lock(mutex_);
   changed_.wait(lock, [&] { return jobs_.empty() && !writing_; });
+  spare_.clear();  // nothing is queued: give the host memory back
   if (error_) {
     std::exception_ptr e = error_;
     error_ = nullptr;
@@ -102,8 +129,8 @@ void CheckpointWriter::run() {
     } catch (...) {
       failed = std::current_exception();
     }
-    job.tensors.clear();  // give the host memory back before the next job
     lock.lock();
+    keep(job.tensors);  // for the next save() to copy into
     if (failed && !error_) error_ = failed;
     writing_ = false;
     changed_.notify_all();
