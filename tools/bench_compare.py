@@ -4,7 +4,7 @@
   tools/bench_compare.py [--leuko build/leuko] [--python PY] [--device auto|cuda|cpu]
                          [--cells alexnet:fp32:64,...] [--quick] [--input S] [--classes 4]
                          [--cap SECONDS] [--budget SECONDS] [--out DIR] [--no-torch] [--no-leuko]
-                         [--profile N]
+                         [--profile N] [--leuko-graph]
 
 Each cell (model:precision:batch; default: alexnet, resnet50, googlenet, vgg16 x fp32, tf32,
 bf16 at batch 64, plus resnet50 bf16 at batch 256) runs `leuko bench --json` in a process of its
@@ -20,6 +20,8 @@ obtained from the driver, live and cached: what the card must have) and writes i
 and DIR/bench.json (every number of both sides). With --profile N, both sides also profile N
 steps op by op after their timed windows (`leuko bench --profile`, tools/torch_profile.py), and
 DIR/profile.md puts each cell's ops side by side: where leuko's step loses its time.
+With --leuko-graph, leuko's steps are replays of one CUDA graph (`leuko bench --graph`;
+PyTorch stays eager), and leuko's peak is then the memory it holds, the graph's pool included.
 
 Time: every cell has a cap (--cap seconds; its timed windows stop early past half of it and the
 process is killed at the cap), and the whole run a budget (--budget): PyTorch runs first, with
@@ -75,6 +77,7 @@ def run_leuko(a, cell, deadline):
     if left < 5:
         return {"error": "skipped: time budget spent"}
     cmd = [a.leuko, "bench", "--json", "--model", model, "--precision", precision, "--batch", str(batch)]
+    cmd += ["--graph"] if a.leuko_graph else []
     timeout = min(a.cap, left)
     try:
         p = subprocess.run(cmd + common_flags(a), capture_output=True, text=True, timeout=timeout)
@@ -279,6 +282,9 @@ def write_report(a, cells, leuko_results, torch_results, start, final):
                    {f"torch bf16: autocast, {r.get('memory_format', 'channels_last')}"
                     for r in torch_results.values() if r.get("precision") == "bf16" and "error" not in r})
     notes += modes
+    if any(r.get("graph") for r in leuko_results.values() if "error" not in r):
+        notes.append("leuko: each step a replay of one CUDA graph (--graph); its peak is the memory held, "
+                     "the graph's pool included")
     if len(devices) > 1:
         notes.append("WARNING: leuko and PyTorch did not run on the same device: the ratio means nothing")
     errors = [f"{side} {m}:{p}:{b}: {r['error']}" for side, res in (("leuko", leuko_results), ("torch", torch_results))
@@ -330,6 +336,8 @@ def main():
     ap.add_argument("--out", default="bench-out", help="folder for bench.md and bench.json")
     ap.add_argument("--profile", type=int, default=0,
                     help="also profile this many steps op by op on both sides (DIR/profile.md)")
+    ap.add_argument("--leuko-graph", action="store_true",
+                    help="leuko's steps as CUDA graph replays (leuko bench --graph); PyTorch stays eager")
     ap.add_argument("--no-torch", action="store_true", help="leuko only")
     ap.add_argument("--no-leuko", action="store_true", help="PyTorch only")
     a = ap.parse_args()

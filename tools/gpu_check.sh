@@ -13,7 +13,8 @@
 #                                     (3 steps each: bench_compare.py --profile 3, $OUT/bench/profile.md)
 # The speed table (tools/bench_compare.py --quick, docs/PERFORMANCE.md) is capped at
 # LEUKO_BENCH_BUDGET seconds (default 300), so build + tests + bench fit a 15-minute session;
-# LEUKO_PYTHON names the Python with torch and torchvision (default python3).
+# LEUKO_PYTHON names the Python with torch and torchvision (default python3); LEUKO_BENCH_GRAPH=1
+# runs leuko's cells of the table as CUDA graph replays (bench_compare.py --leuko-graph).
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bench=1 tests=1 sanitize=0 equiv=1 profile=0 ctest_args=()
@@ -62,7 +63,7 @@ sanitized=$(date +%s)
 if [ $bench = 1 ]; then
   "${LEUKO_PYTHON:-python3}" "$root/tools/bench_compare.py" --quick --device cuda --leuko "$build/leuko" \
     --python "${LEUKO_PYTHON:-python3}" --budget "${LEUKO_BENCH_BUDGET:-300}" --out "$out/bench" --profile $profile \
-    >"$out/bench.log" 2>&1; bench_rc=$?
+    ${LEUKO_BENCH_GRAPH:+--leuko-graph} >"$out/bench.log" 2>&1; bench_rc=$?
 fi
 benched=$(date +%s)
 
