@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <initializer_list>
 #include <vector>
 
 #include "helpers.h"
@@ -110,5 +111,16 @@ struct DeterministicScope {
   DeterministicScope() { set_deterministic(true); }
   ~DeterministicScope() { set_deterministic(was); }
 };
+
+// The values of `tensors`, one after the other, as floats: two runs that must give the same
+// bits compare these (the determinism tests).
+inline std::vector<float> all_values(std::initializer_list<Tensor> tensors) {
+  std::vector<float> all;
+  for (const Tensor& t : tensors) {
+    const std::vector<float> v = t.to_vector();
+    all.insert(all.end(), v.begin(), v.end());
+  }
+  return all;
+}
 
 }  // namespace leuko::test

@@ -127,12 +127,7 @@ TEST_CASE("batch_norm: the GPU gives the same bits on every run") {
     Tensor rm = Tensor::zeros({3}, DType::f32, Device::CUDA), rv = Tensor::ones({3}, DType::f32, Device::CUDA);
     Tensor y = batch_norm(x, w, Tensor(), rm, rv, true);
     y.backward(g);
-    std::vector<float> all = y.to_vector();
-    for (const Tensor& t : {x.grad(), w.grad(), rm, rv}) {
-      std::vector<float> v = t.to_vector();
-      all.insert(all.end(), v.begin(), v.end());
-    }
-    runs.push_back(all);
+    runs.push_back(test::all_values({y, x.grad(), w.grad(), rm, rv}));
   }
   CHECK(runs[0] == runs[1]);  // bitwise: no atomics, fixed reduction order
 }

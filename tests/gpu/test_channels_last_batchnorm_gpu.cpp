@@ -126,12 +126,7 @@ TEST_CASE("batch_norm, channels_last x: the GPU gives the same bits on every run
         Tensor y = batch_norm_relu(in, w, Tensor(), rm, rv, true);
         y.backward(g0.cuda().to(dtype).to(MemoryFormat::channels_last));
         REQUIRE(x.grad().is_channels_last());
-        std::vector<float> all = y.to_vector();
-        for (const Tensor& t : {x.grad(), w.grad(), rm, rv}) {
-          std::vector<float> v = t.to_vector();
-          all.insert(all.end(), v.begin(), v.end());
-        }
-        runs.push_back(all);
+        runs.push_back(test::all_values({y, x.grad(), w.grad(), rm, rv}));
       }
       CHECK(runs[0] == runs[1]);  // bitwise: no atomics, fixed reduction order
     }
