@@ -13,9 +13,9 @@
 //
 // The host copies are kept for the next checkpoint (every epoch's have the same shapes): a fresh
 // allocation of a large tensor is fresh pages from the kernel, each faulted in as the copy first
-// writes it, about 0.3 s for AlexNet's 0.7 GB here against 0.02 s for pages already touched
-// (docs/PERFORMANCE.md, version 21). What is kept is at most what was in use at once before;
-// wait() gives it back.
+// writes it: 0.32 s for AlexNet's 0.7 GB on a 2-core machine, against 0.04 s into pages already
+// touched (docs/PERFORMANCE.md, version 21). What is kept is at most what was in use at once
+// before; wait() gives it back.
 #pragma once
 
 #include <condition_variable>
