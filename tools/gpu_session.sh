@@ -12,7 +12,7 @@
 #      step, same cells, same call, into the log (about 2 minutes);
 #   1d. version 12: the convolutions through cuDNN's graph API (LEUKO_CUDNN_API=graph) beside
 #      the legacy calls, with runtime-compiled engines allowed, with a 16 GiB workspace cap, and
-#      as a CUDA graph, 22 runs in order of importance (about 4-5 minutes);
+#      as a CUDA graph, 23 runs in order of importance (about 4-5 minutes);
 #   1s. compute-sanitizer (issue 7): memcheck over every GPU test file, racecheck over the files
 #      of the kernels with shared memory, 8 runs at a time (about 5 minutes; prints only);
 #   2. tools/reproduce.sh --models $GPU_SESSION_MODELS (default resnet50,alexnet: the two rows
@@ -136,8 +136,10 @@ LEUKO_CUDNN_API=graph LEUKO_CUDNN_LOG=1 timeout 60 "$leuko_bin" bench --model go
 #                        TF32 on float32 NCHW may need room for cuDNN's layout copies, about
 #                        1.6 GB for VGG16's first block at batch 64);
 #   graph+--graph        the step as a CUDA graph too.
+# ResNet-50 bf16 legacy runs twice, in two processes: version 22's re-timed search should give
+# the same speed both times (version 11's untimed picks differed by 20% between processes).
 for run in googlenet:bf16:64:legacy googlenet:bf16:64:graph googlenet:bf16:64:graph+rtc \
-    resnet50:bf16:64:legacy resnet50:bf16:64:graph resnet50:bf16:64:graph+rtc \
+    resnet50:bf16:64:legacy resnet50:bf16:64:graph resnet50:bf16:64:graph+rtc resnet50:bf16:64:legacy \
     vgg16:tf32:64:legacy vgg16:tf32:64:legacy+ws16g vgg16:tf32:64:graph vgg16:tf32:64:graph+ws16g \
     vgg16:bf16:64:legacy vgg16:bf16:64:graph vgg16:bf16:64:graph+rtc \
     resnet50:tf32:64:legacy resnet50:tf32:64:graph alexnet:bf16:64:legacy alexnet:bf16:64:graph \

@@ -360,21 +360,6 @@ std::unique_ptr<Desc> variant_pack(const void* a, const void* b, void* out, int 
   return pack;
 }
 
-// Two CUDA events, destroyed with their owner (a failed check between them must not leak them).
-struct EventPair {
-  cudaEvent_t start = nullptr, stop = nullptr;
-  EventPair() {
-    LEUKO_CUDA_CHECK(cudaEventCreate(&start));
-    LEUKO_CUDA_CHECK(cudaEventCreate(&stop));
-  }
-  ~EventPair() {
-    if (start != nullptr) (void)cudaEventDestroy(start);
-    if (stop != nullptr) (void)cudaEventDestroy(stop);
-  }
-  EventPair(const EventPair&) = delete;
-  EventPair& operator=(const EventPair&) = delete;
-};
-
 // The fastest of the first kMaxTimed plans on the real buffers (the output is written: the call
 // that follows writes it again): each run once to warm up, then kTimedRuns runs back to back
 // between two events, the variant pack made before them, so the time is the GPU's. A plan that
