@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <memory>
 
 #include "data/loader.h"
 #include "tensor/autograd.h"
@@ -25,16 +26,45 @@ std::vector<double> host_log_softmax(const Tensor& logits) {
   return z;
 }
 
-EvalResult evaluate(Net& net, const data::Dataset& dataset, const data::TransformSpec& transform, int batch,
-                    Device device, int workers) {
-  LEUKO_CHECK(dataset.size() > 0, "evaluate: the dataset", dataset.root().empty() ? "" : " at ", dataset.root(),
-              " has no images (an empty split part?)");
-  LEUKO_CHECK(batch > 0, "evaluate: batch size ", batch, " is not positive");
-  // A network lives on one device: its first parameter tells which.
+namespace {
+
+// A network lives on one device: its first parameter tells which.
+void check_network_on(Net& net, Device device) {
   const std::vector<Tensor> params = net.parameters();
   LEUKO_CHECK(params.empty() || params[0].device() == device, "evaluate: the network is on ",
               device_name(params.empty() ? device : params[0].device()), ", the evaluation runs on ",
               device_name(device), " (move the network first)");
+}
+
+}  // namespace
+
+std::unique_ptr<data::Loader> eval_loader(const data::Dataset& dataset, const data::TransformSpec& transform,
+                                          int batch, Device device, int workers) {
+  LEUKO_CHECK(dataset.size() > 0, "evaluate: the dataset", dataset.root().empty() ? "" : " at ", dataset.root(),
+              " has no images (an empty split part?)");
+  LEUKO_CHECK(batch > 0, "evaluate: batch size ", batch, " is not positive");
+  data::LoaderOptions o;
+  o.batch_size = batch;
+  o.shuffle = false;  // dataset order: sample i of the result is sample i of the dataset
+  o.drop_last = false;
+  o.workers = workers;
+  o.device = device;
+  o.transform = transform;
+  return std::make_unique<data::Loader>(dataset, o);
+}
+
+EvalResult evaluate(Net& net, const data::Dataset& dataset, const data::TransformSpec& transform, int batch,
+                    Device device, int workers) {
+  check_network_on(net, device);  // before the loader, which needs the device
+  return evaluate(net, *eval_loader(dataset, transform, batch, device, workers));
+}
+
+EvalResult evaluate(Net& net, data::Loader& loader) {
+  const data::Dataset& dataset = loader.dataset();
+  const Device device = loader.options().device;
+  LEUKO_CHECK(!loader.options().shuffle && !loader.options().drop_last, "evaluate: the loader must keep every ",
+              "sample in the dataset's order (eval_loader)");
+  check_network_on(net, device);
   const auto start = std::chrono::steady_clock::now();
   const int64_t N = dataset.size(), C = dataset.num_classes();
 
@@ -44,15 +74,6 @@ EvalResult evaluate(Net& net, const data::Dataset& dataset, const data::Transfor
   r.labels.resize(size_t(N));
   r.predictions.resize(size_t(N));
   r.probabilities.resize(size_t(N * C));
-
-  data::LoaderOptions o;
-  o.batch_size = batch;
-  o.shuffle = false;  // dataset order: sample i of the result is sample i of the dataset
-  o.drop_last = false;
-  o.workers = workers;
-  o.device = device;
-  o.transform = transform;
-  data::Loader loader(dataset, o);
 
   EvalModeGuard mode(net);
   autograd::NoGradGuard no_grad;

@@ -10,11 +10,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "data/dataset.h"
+#include "data/loader.h"
 #include "data/metrics.h"
 #include "data/transforms.h"
 #include "nets/net.h"
@@ -56,6 +58,15 @@ class EvalModeGuard {
 // dataset's.
 EvalResult evaluate(Net& net, const data::Dataset& dataset, const data::TransformSpec& transform, int batch,
                     Device device, int workers = 0);
+
+// The same through a loader the caller keeps across calls (the trainer's validation, every
+// epoch), made by eval_loader: the dataset in its order, every sample, the eval transform. A
+// loader for the GPU allocates page-locked host buffers and starts its threads when made, and
+// its end waits for the GPU and frees them: made once, not once an epoch. eval_loader throws the
+// same one-line errors as evaluate for an empty dataset or a batch size below 1.
+std::unique_ptr<data::Loader> eval_loader(const data::Dataset& dataset, const data::TransformSpec& transform,
+                                          int batch, Device device, int workers = 0);
+EvalResult evaluate(Net& net, data::Loader& loader);
 
 // log(softmax) of each row of float32 or float64 logits (N, C) on any device, on the host in
 // float64 (row max subtracted first): (N, C) row-major. exp() of it gives the probabilities.

@@ -476,6 +476,7 @@ TrainResult train(const TrainOptions& options) {
                 /*latest_only=*/name == "last.safetensors");
   };
   auto save_last = [&] { save("last.safetensors", opt.get()); };
+  std::unique_ptr<data::Loader> val_loader;  // made at the first validation, kept for the others
 
   // The training loss and accuracy of each step, read one step late (run_step): the step in
   // flight, whose numbers are on their way to the host, and what is needed to count them.
@@ -578,8 +579,10 @@ TrainResult train(const TrainOptions& options) {
     settle();
     const double train_seconds = bar.seconds();
 
-    // Validation, log, plot, checkpoints.
-    EvalResult v = evaluate(*net, sets.val, cfg.eval_transform(), int(cfg.batch), device, int(cfg.workers));
+    // Validation, log, plot, checkpoints. The validation loader is made once and kept
+    // (evaluate.h: a GPU loader's page-locked buffers and threads cost time to make and free).
+    if (!val_loader) val_loader = eval_loader(sets.val, cfg.eval_transform(), int(cfg.batch), device, int(cfg.workers));
+    EvalResult v = evaluate(*net, *val_loader);
     EpochRow row;
     row.epoch = epoch + 1;
     row.train_loss = st.loss_sum / double(std::max<int64_t>(1, st.seen));
