@@ -329,8 +329,10 @@ Choice fastest_of(cudnnHandle_t h, const Descriptors& d, const Buffers& b, const
   const EventPair events;
   std::optional<Choice> best;
   float best_ms = 0.f;
+  bool tried = false;
   for (const Choice& c : candidates) {
     if (c.workspace > scratch.bytes) continue;
+    tried = true;
     LEUKO_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv, c.math));
     const auto run = [&] {
       return Dir::run(h, d, b, typename Dir::Algo(c.algo), scratch.ptr, scratch.bytes) == CUDNN_STATUS_SUCCESS;
@@ -349,7 +351,9 @@ Choice fastest_of(cudnnHandle_t h, const Descriptors& d, const Buffers& b, const
       best_ms = ms;
     }
   }
-  return best ? *best : candidates.front();  // none ran again: Find's own first
+  if (best) return *best;
+  // None fitted the scratch: Find's own first. Every one that ran failed: none of them is kept.
+  return tried ? settle<Dir>(h, d, Dir::kFallback, math_type(d.type), 0) : candidates.front();
 }
 
 template <class Dir>
@@ -360,9 +364,8 @@ Choice choose(cudnnHandle_t h, const Descriptors& d, const Buffers& b) {
   LEUKO_CUDNN_CHECK(Dir::max_count(h, &want));
   std::vector<typename Dir::Perf> perf(size_t(std::max(want, 1)));
   // Strict fp32 keeps FMA math whatever cuDNN reports; TF32 runs as found.
-  const auto as_choice = [&](const typename Dir::Perf& p) {
-    return settle<Dir>(h, d, p.algo, math == CUDNN_FMA_MATH ? math : p.mathType, p.memory);
-  };
+  const auto math_of = [&](const typename Dir::Perf& p) { return math == CUDNN_FMA_MATH ? math : p.mathType; };
+  const auto as_choice = [&](const typename Dir::Perf& p) { return settle<Dir>(h, d, p.algo, math_of(p), p.memory); };
   if (!benchmark()) {
     // The heuristics' results come best first: the first that qualifies.
     LEUKO_CUDNN_CHECK(Dir::heuristic(h, d, want, &got, perf.data()));
@@ -383,10 +386,22 @@ Choice choose(cudnnHandle_t h, const Descriptors& d, const Buffers& b) {
   }
   const SearchScratch scratch(bytes);
   LEUKO_CUDNN_CHECK(Dir::find(h, d, b, want, &got, perf.data(), scratch.ptr, scratch.bytes));
-  // Results come fastest first: the first kRetimed that qualify, timed again.
+  // Results come fastest first: the first kRetimed that qualify, timed again. A result whose
+  // workspace cuDNN will not size with its math type is passed over (the first always counted:
+  // its failure is an error, as before the re-timing).
   std::vector<Choice> candidates;
   for (int i = 0; i < got && int(candidates.size()) < kRetimed; i++) {
-    if (qualifies(perf[size_t(i)], scratch.bytes)) candidates.push_back(as_choice(perf[size_t(i)]));
+    const typename Dir::Perf& p = perf[size_t(i)];
+    if (!qualifies(p, scratch.bytes)) continue;
+    if (candidates.empty()) {
+      candidates.push_back(as_choice(p));
+      continue;
+    }
+    size_t need = 0;
+    if (cudnnSetConvolutionMathType(d.conv, math_of(p)) == CUDNN_STATUS_SUCCESS &&
+        Dir::workspace(h, d, p.algo, &need) == CUDNN_STATUS_SUCCESS) {
+      candidates.push_back(Choice{int(p.algo), math_of(p), std::max(need, p.memory)});
+    }
   }
   if (candidates.empty()) return settle<Dir>(h, d, Dir::kFallback, math, 0);
   return candidates.size() == 1 ? candidates.front() : fastest_of<Dir>(h, d, b, candidates, scratch);

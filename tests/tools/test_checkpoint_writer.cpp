@@ -141,6 +141,28 @@ TEST_CASE("checkpoint writer: the values of the moment, in order, errors at wait
     CHECK(first_value(path) == 3.0);   // the reused copies hold the values of their own save
     CHECK(first_value(dir + "/best.safetensors") == 4.0);
   }
+  SUBCASE("at most two checkpoints' worth of host copies are kept") {
+    cli::CheckpointWriter writer;
+    const size_t bytes = 4 * 1000 * sizeof(float);  // each save's copy: the largest asked for
+    writer.hold(true);
+    writer.save(dir + "/a.safetensors", weights(1.0), {});
+    writer.save(dir + "/b.safetensors", weights(2.0), {});
+    // A third copy while two wait: save() blocks for a place until the writer is let go.
+    std::thread release([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      writer.hold(false);
+    });
+    writer.save(dir + "/c.safetensors", weights(3.0), {});
+    release.join();
+    // Three copies were in use at once; once all are written, two are kept.
+    for (int i = 0; i < 500 && (writer.queued() > 0 || writer.spare_bytes() < 2 * bytes); i++) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the last write's copy is kept by now
+    CHECK(writer.spare_bytes() == 2 * bytes);
+    writer.wait();
+    CHECK(first_value(dir + "/c.safetensors") == 3.0);
+  }
   SUBCASE("the writer's end waits for what is queued") {
     {
       cli::CheckpointWriter writer;

@@ -1,5 +1,6 @@
 #include "tools/leuko/checkpoint_writer.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "tensor/safetensors.h"
@@ -33,9 +34,14 @@ void CheckpointWriter::save(const std::string& path, const NamedTensors& tensors
   Job job{path, {}, metadata, latest_only};
   job.tensors.reserve(tensors.size());
   // A copy on the host (of a CPU tensor too: the next optimizer step changes it in place).
-  for (const auto& [name, t] : tensors) job.tensors.emplace_back(name, host_copy(t.detach()));
+  size_t bytes = 0;
+  for (const auto& [name, t] : tensors) {
+    job.tensors.emplace_back(name, host_copy(t.detach()));
+    bytes += t.nbytes();
+  }
   {
     std::unique_lock<std::mutex> lock(mutex_);
+    largest_job_ = std::max(largest_job_, bytes);
     if (latest_only) {
       for (auto it = jobs_.begin(); it != jobs_.end(); ++it) {
         if (it->latest_only && it->path == path) {
@@ -71,6 +77,14 @@ Tensor CheckpointWriter::host_copy(const Tensor& t) {
 void CheckpointWriter::keep(NamedTensors& tensors) {
   for (auto& [name, t] : tensors) spare_.push_back(std::move(t));
   tensors.clear();
+  // At most two checkpoints' worth (an epoch's best and last): when writes lag and more were in
+  // use at once, the oldest kept copies go back.
+  size_t kept = 0;
+  for (const Tensor& t : spare_) kept += t.nbytes();
+  while (kept > 2 * largest_job_ && !spare_.empty()) {
+    kept -= spare_.front().nbytes();
+    spare_.erase(spare_.begin());
+  }
 }
 
 size_t CheckpointWriter::spare_bytes() {

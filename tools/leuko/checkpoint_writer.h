@@ -14,8 +14,8 @@
 // The host copies are kept for the next checkpoint (every epoch's have the same shapes): a fresh
 // allocation of a large tensor is fresh pages from the kernel, each faulted in as the copy first
 // writes it: 0.32 s for AlexNet's 0.7 GB on a 2-core machine, against 0.04 s into pages already
-// touched (docs/PERFORMANCE.md, version 21). What is kept is at most what was in use at once
-// before; wait() gives it back.
+// touched (docs/PERFORMANCE.md, version 21). What is kept is at most two checkpoints' worth (the
+// largest asked for, twice: an epoch's best and last); wait() gives it back.
 #pragma once
 
 #include <condition_variable>
@@ -83,6 +83,7 @@ class CheckpointWriter {
   std::condition_variable changed_;
   std::deque<Job> jobs_;  // queued, not yet started
   std::vector<Tensor> spare_;  // host copies of finished or dropped jobs, for the next saves
+  size_t largest_job_ = 0;     // bytes of the largest job asked for: spare_ keeps at most twice that
   bool writing_ = false;  // the thread is writing a job
   bool quit_ = false;
   bool held_ = false;     // hold(true): start no new write

@@ -28,6 +28,12 @@ std::vector<double> host_log_softmax(const Tensor& logits) {
 
 namespace {
 
+void check_eval_input(const data::Dataset& dataset, int batch) {
+  LEUKO_CHECK(dataset.size() > 0, "evaluate: the dataset", dataset.root().empty() ? "" : " at ", dataset.root(),
+              " has no images (an empty split part?)");
+  LEUKO_CHECK(batch > 0, "evaluate: batch size ", batch, " is not positive");
+}
+
 // A network lives on one device: its first parameter tells which.
 void check_network_on(Net& net, Device device) {
   const std::vector<Tensor> params = net.parameters();
@@ -40,9 +46,7 @@ void check_network_on(Net& net, Device device) {
 
 std::unique_ptr<data::Loader> eval_loader(const data::Dataset& dataset, const data::TransformSpec& transform,
                                           int batch, Device device, int workers) {
-  LEUKO_CHECK(dataset.size() > 0, "evaluate: the dataset", dataset.root().empty() ? "" : " at ", dataset.root(),
-              " has no images (an empty split part?)");
-  LEUKO_CHECK(batch > 0, "evaluate: batch size ", batch, " is not positive");
+  check_eval_input(dataset, batch);
   data::LoaderOptions o;
   o.batch_size = batch;
   o.shuffle = false;  // dataset order: sample i of the result is sample i of the dataset
@@ -55,7 +59,8 @@ std::unique_ptr<data::Loader> eval_loader(const data::Dataset& dataset, const da
 
 EvalResult evaluate(Net& net, const data::Dataset& dataset, const data::TransformSpec& transform, int batch,
                     Device device, int workers) {
-  check_network_on(net, device);  // before the loader, which needs the device
+  check_eval_input(dataset, batch);  // in this order, then the loader (which needs the device)
+  check_network_on(net, device);
   return evaluate(net, *eval_loader(dataset, transform, batch, device, workers));
 }
 

@@ -625,6 +625,7 @@ TrainResult train(const TrainOptions& options) {
     }
   }
   writer.wait();
+  val_loader.reset();  // its buffers and threads, before the test's loader is made
   result.state = st;
   result.graph_steps = graph ? graph->replays() : 0;
 
