@@ -476,7 +476,13 @@ TrainResult train(const TrainOptions& options) {
                 /*latest_only=*/name == "last.safetensors");
   };
   auto save_last = [&] { save("last.safetensors", opt.get()); };
-  std::unique_ptr<data::Loader> val_loader;  // made at the first validation, kept for the others
+  // The validation loader, kept for every epoch's validation (evaluate.h). Made before the first
+  // step, so that the first steps' memory, and the search for a batch that fits when they run out
+  // of it, count its buffers.
+  std::unique_ptr<data::Loader> val_loader;
+  if (sets.val.size() > 0) {
+    val_loader = eval_loader(sets.val, cfg.eval_transform(), int(cfg.batch), device, int(cfg.workers));
+  }
 
   // The training loss and accuracy of each step, read one step late (run_step): the step in
   // flight, whose numbers are on their way to the host, and what is needed to count them.
@@ -579,8 +585,8 @@ TrainResult train(const TrainOptions& options) {
     settle();
     const double train_seconds = bar.seconds();
 
-    // Validation, log, plot, checkpoints. The validation loader is made once and kept
-    // (evaluate.h: a GPU loader's page-locked buffers and threads cost time to make and free).
+    // Validation, log, plot, checkpoints. (An empty validation split has no loader: evaluate's
+    // one-line error names it.)
     if (!val_loader) val_loader = eval_loader(sets.val, cfg.eval_transform(), int(cfg.batch), device, int(cfg.workers));
     EvalResult v = evaluate(*net, *val_loader);
     EpochRow row;
