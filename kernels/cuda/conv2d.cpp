@@ -297,13 +297,23 @@ Cache& cache() {
 // against 0.9 GiB of tensors on the CPU.) PyTorch's benchmark mode, too, frees its search
 // workspace.
 
-// The workspace `algo` needs with math type `math` (set on the descriptor), as a Choice.
+// The workspace `algo` needs with math type `math` (set on the descriptor), as a Choice in
+// `out`; the status of cuDNN's answer. settle: the same, where a failure is an error.
+template <class Dir>
+cudnnStatus_t size_choice(cudnnHandle_t h, const Descriptors& d, typename Dir::Algo algo, cudnnMathType_t math,
+                          size_t at_least, Choice* out) {
+  cudnnStatus_t st = cudnnSetConvolutionMathType(d.conv, math);
+  size_t bytes = 0;
+  if (st == CUDNN_STATUS_SUCCESS) st = Dir::workspace(h, d, algo, &bytes);
+  if (st == CUDNN_STATUS_SUCCESS) *out = Choice{int(algo), math, std::max(bytes, at_least)};
+  return st;
+}
+
 template <class Dir>
 Choice settle(cudnnHandle_t h, const Descriptors& d, typename Dir::Algo algo, cudnnMathType_t math, size_t at_least) {
-  LEUKO_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv, math));
-  size_t bytes = 0;
-  LEUKO_CUDNN_CHECK(Dir::workspace(h, d, algo, &bytes));
-  return Choice{int(algo), math, std::max(bytes, at_least)};
+  Choice c;
+  LEUKO_CUDNN_CHECK(size_choice<Dir>(h, d, algo, math, at_least, &c));
+  return c;
 }
 
 // Whether a search result may be chosen: it ran, its workspace fits, and it is deterministic
@@ -393,14 +403,11 @@ Choice choose(cudnnHandle_t h, const Descriptors& d, const Buffers& b) {
   for (int i = 0; i < got && int(candidates.size()) < kRetimed; i++) {
     const typename Dir::Perf& p = perf[size_t(i)];
     if (!qualifies(p, scratch.bytes)) continue;
+    Choice c;
     if (candidates.empty()) {
       candidates.push_back(as_choice(p));
-      continue;
-    }
-    size_t need = 0;
-    if (cudnnSetConvolutionMathType(d.conv, math_of(p)) == CUDNN_STATUS_SUCCESS &&
-        Dir::workspace(h, d, p.algo, &need) == CUDNN_STATUS_SUCCESS) {
-      candidates.push_back(Choice{int(p.algo), math_of(p), std::max(need, p.memory)});
+    } else if (size_choice<Dir>(h, d, p.algo, math_of(p), p.memory, &c) == CUDNN_STATUS_SUCCESS) {
+      candidates.push_back(c);
     }
   }
   if (candidates.empty()) return settle<Dir>(h, d, Dir::kFallback, math, 0);

@@ -79,19 +79,22 @@ void CheckpointWriter::keep(NamedTensors& tensors) {
   tensors.clear();
   // At most two checkpoints' worth (an epoch's best and last): when writes lag and more were in
   // use at once, the oldest kept copies go back.
-  size_t kept = 0;
-  for (const Tensor& t : spare_) kept += t.nbytes();
+  size_t kept = spare_total();
   while (kept > 2 * largest_job_ && !spare_.empty()) {
     kept -= spare_.front().nbytes();
     spare_.erase(spare_.begin());
   }
 }
 
-size_t CheckpointWriter::spare_bytes() {
-  std::lock_guard<std::mutex> lock(mutex_);
+size_t CheckpointWriter::spare_total() const {
   size_t bytes = 0;
   for (const Tensor& t : spare_) bytes += t.nbytes();
   return bytes;
+}
+
+size_t CheckpointWriter::spare_bytes() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return spare_total();
 }
 
 void CheckpointWriter::check() {

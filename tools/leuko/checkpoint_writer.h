@@ -78,6 +78,7 @@ class CheckpointWriter {
   void run();
   Tensor host_copy(const Tensor& t);  // t's values in a kept host tensor of its kind, or a new one
   void keep(NamedTensors& tensors);    // a finished or dropped job's copies, for reuse (mutex_ held)
+  size_t spare_total() const;          // bytes in spare_ (mutex_ held)
 
   std::mutex mutex_;
   std::condition_variable changed_;
